@@ -1,0 +1,18 @@
+"""forse: realistic non-Gaussian small scales for CMB Galactic foreground maps.
+
+Conventions (used everywhere in the package):
+
+* Galactic longitude/latitude in degrees; HEALPix maps in RING order unless ``nest=True``;
+  missing pixels are ``healpy.UNSEEN`` on disk and NaN inside computations.
+* A patch is a square gnomonic (FITS TAN) image of ``npix x npix`` pixels of ``pixel_arcmin``
+  (measured at the tangent point), centred on ``(lon, lat)`` at pixel ``((npix-1)/2, (npix-1)/2)``;
+  ``patch[i, j]`` has row 0 at the top (north of the centre) and longitude increasing with ``j``.
+"""
+from importlib.metadata import PackageNotFoundError, version as _version
+
+try:
+    __version__ = _version("forse")
+except PackageNotFoundError:  # pragma: no cover - source checkout without install
+    __version__ = "0.0.0+src"
+
+__all__ = ["__version__"]

@@ -1,0 +1,55 @@
+"""The ``forse`` command line: one sub-command per module in ``forse.commands``."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# name on the command line -> module in forse.commands with register(subparsers) and run(args)
+COMMANDS = {
+    "sky": "sky",
+    "mask": "mask",
+    "training-set": "training_set",
+    "train": "train",
+    "extend": "extend",
+    "validate": "validate",
+    "demo": "demo",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="forse",
+        description="Realistic non-Gaussian small scales for Galactic dust maps (ForSE method).",
+    )
+    parser.add_argument("--version", action="version", version=f"forse {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module in COMMANDS.items():
+        try:
+            mod = importlib.import_module(f"forse.commands.{module}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"forse.commands.{module}":
+                raise
+            continue  # command not built yet
+        p = mod.register(sub, name)
+        p.set_defaults(_run=mod.run)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except (ValueError, TypeError, FileNotFoundError, FileExistsError) as exc:
+        print(f"forse {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
