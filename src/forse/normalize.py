@@ -55,9 +55,10 @@ def _outliers(flat: np.ndarray, ny: int, nx: int) -> np.ndarray:
     """
     from scipy import ndimage
 
-    med = np.nanmedian(flat, axis=1, keepdims=True)
+    median = np.median if np.isfinite(flat).all() else np.nanmedian  # the former is much faster
+    med = median(flat, axis=1, keepdims=True)
     dev = np.abs(flat - med)
-    sigma = MAD_TO_SIGMA * np.nanmedian(dev, axis=1, keepdims=True)
+    sigma = MAD_TO_SIGMA * median(dev, axis=1, keepdims=True)
     with np.errstate(invalid="ignore"):
         out = (dev > OUTLIER_NSIGMA * sigma) & (sigma > 0)
     for k in np.flatnonzero(out.any(axis=1)):
