@@ -28,8 +28,9 @@ from ._checks import float_array, positive
 
 __all__ = ["rescale", "rescale_back", "to_physical"]
 
-#: Robust outlier threshold, in units of 1.4826 MAD: a Gaussian patch of 320**2 pixels reaches it
-#: with probability 0.06; a bright source, or a ratio spike where the LR map nearly vanishes, does.
+#: Robust outlier threshold, in units of 1.4826 MAD: a Gaussian patch of 320**2 pixels has 0.06
+#: pixels beyond it on average; a bright source, or a ratio spike where the LR map nearly
+#: vanishes, is far beyond it.
 OUTLIER_NSIGMA = 5.0
 MAD_TO_SIGMA = 1.4826
 
