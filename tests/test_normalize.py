@@ -141,6 +141,26 @@ def test_rescale_bright_source_does_not_squash_patch(fwhm_arcmin):
     assert np.ptp(ym[far]) < 0.02
 
 
+def test_rescale_many_compact_sources_and_inf():
+    rng = np.random.default_rng(17)
+    n = 128
+    x = 100 + field(rng, (n, n), 5.0, 10.0)
+    y0, lo0, hi0 = rescale(x)
+    xs = x.copy()
+    src = np.zeros((n, n))
+    iy, ix = rng.integers(4, n - 4, size=(2, 40))
+    src[iy, ix] = rng.uniform(1e3, 1e5, 40)
+    k = np.fft.fftfreq(n)
+    beam = np.exp(-0.5 * (2 * np.pi * 12 / 2.355 / PIX) ** 2 * (k[:, None] ** 2 + k[None, :] ** 2))
+    xs += np.real(np.fft.ifft2(np.fft.fft2(src) * beam))
+    _, lo, hi = rescale(xs)
+    assert abs(hi - hi0) < 0.05 * (hi0 - lo0) and abs(lo - lo0) < 0.05 * (hi0 - lo0)
+    xs[0, 0] = np.inf
+    for robust in (True, False):
+        _, lo, hi = rescale(xs, robust=robust)
+        assert np.isfinite(lo) and np.isfinite(hi)
+
+
 @pytest.mark.parametrize("shape,match", [
     ((3, 8, 8), r"`x` patch 1 has zero range"),
     ((2, 3, 8, 8), r"`x` patch \(0, 1\) has zero range"),

@@ -49,24 +49,32 @@ def _outliers(flat: np.ndarray, ny: int, nx: int) -> np.ndarray:
     """Outlier pixels of each ``(ny, nx)`` patch of ``flat`` ``(P, ny*nx)`` (float64, NaN missing).
 
     A pixel is an outlier when it lies more than OUTLIER_NSIGMA robust sigmas (1.4826 MAD) from
-    the patch median; the flagged set is then grown by half its equivalent radius, so the wing of
-    a smoothed source (between the normal range and the threshold) goes with it. NaN pixels are
+    the patch median. Each connected flagged region is then grown by half its equivalent radius,
+    so the wing of a smoothed source (between the normal range and the threshold) goes with it;
+    growth that would leave less than half of the finite pixels is not applied. NaN pixels are
     never flagged; a patch whose MAD is 0 (over half its pixels equal) flags nothing. Every row
     must hold a finite pixel.
     """
     from scipy import ndimage
 
-    median = np.median if np.isfinite(flat).all() else np.nanmedian  # the former is much faster
+    finite = np.isfinite(flat)
+    median = np.median if finite.all() else np.nanmedian  # the former is much faster
     med = median(flat, axis=1, keepdims=True)
     dev = np.abs(flat - med)
     sigma = MAD_TO_SIGMA * median(dev, axis=1, keepdims=True)
     with np.errstate(invalid="ignore"):
         out = (dev > OUTLIER_NSIGMA * sigma) & (sigma > 0)
     for k in np.flatnonzero(out.any(axis=1)):
-        grow = 0.5 * np.sqrt(out[k].sum() / np.pi)
-        if grow >= 1.0:
-            dist = ndimage.distance_transform_edt(~out[k].reshape(ny, nx))
-            out[k] = (dist.ravel() <= grow) & np.isfinite(flat[k])
+        flagged = out[k].reshape(ny, nx)
+        labels, nlab = ndimage.label(flagged)
+        grow = 0.5 * np.sqrt(np.bincount(labels.ravel(), minlength=nlab + 1) / np.pi)
+        if grow[1:].max() < 1.0:
+            continue
+        # distance to, and label of, the nearest flagged pixel
+        dist, (iy, ix) = ndimage.distance_transform_edt(~flagged, return_indices=True)
+        grown = (dist <= grow[labels[iy, ix]]).ravel() & finite[k]
+        if grown.sum() <= 0.5 * finite[k].sum():
+            out[k] = grown
     return out
 
 
@@ -116,6 +124,7 @@ def rescale(x, *, robust: bool = True, percentiles=(0.5, 99.5)):
     flat = a.reshape((-1,) + a.shape[-2:]).astype(np.float64, copy=False).reshape(
         -1, a.shape[-2] * a.shape[-1])
     finite = np.isfinite(flat)
+    flat = np.where(finite, flat, np.nan)  # +-inf is missing too
     empty = ~finite.any(axis=1)
     if empty.any():
         k = int(np.flatnonzero(empty)[0])
