@@ -264,12 +264,11 @@ def extend(m, *, input_fwhm_arcmin=80.0, nside_out=2048, model=None, layout="reg
         for first, pol in channels:
             ss = np.concatenate([results[(first, b)] for b in range(nb)])
             with timings("backproject"):
-                if pol:
-                    sm = projection.patches_to_healpix(ss, lon, lat, nside_out, px, pol=True,
-                                                       backend=backend)
-                else:
-                    sm = projection.patches_to_healpix(ss[:, 0], lon, lat, nside_out, px,
-                                                       backend=backend)[None]
+                taper = min(0.5, overlap_deg / size_deg)  # ramp over the overlap: no seams
+                sm = projection.patches_to_healpix(ss if pol else ss[:, 0], lon, lat, nside_out,
+                                                   px, pol=pol, taper_fraction=taper,
+                                                   backend=backend)
+                sm = np.atleast_2d(sm)
                 sm = np.where(sm == hp.UNSEEN, 0.0, sm)
             with timings("smooth"):
                 sm = _high_pass(sm, ell_keep, pol)
