@@ -15,42 +15,41 @@ namespace forse {
 
 namespace {
 
-// rank_of by table look-up: thresholds are bucketed on a uniform grid so that a value needs its
-// bucket's lower bound G[b] plus K branch-free comparisons (K small for spread-out thresholds,
-// up to T for clustered ones). Margins of one bucket and one threshold absorb rounding.
+// rank_of by table look-up. bucket(v) = clamp(floor((v - u0) / w), 0, B-1) is monotone in v even
+// in floating point, so every threshold in a lower bucket is < v and every one in a higher
+// bucket is > v: rank(v) = G[b] (thresholds in lower buckets) + comparisons with the K at most
+// thresholds sharing v's bucket (K = 1 for evenly spread thresholds, up to T if clustered).
 struct RankTable {
   std::vector<double> upad;  // thresholds followed by K copies of +inf
   std::vector<int> G;
   int B = 1, K = 0;
   double u0 = 0.0, inv_w = 0.0;
 
+  int bucket(double v) const {
+    const double x = (v - u0) * inv_w;
+    return x <= 0.0 ? 0 : (x >= B - 1 ? B - 1 : static_cast<int>(x));
+  }
+
   RankTable(const double* u, int T) {
     u0 = u[0];
     const double span = u[T - 1] - u[0];
-    B = span > 0 ? std::min(4096, 4 * T) : 1;
-    const double w = span > 0 ? span / B : 0.0;
-    inv_w = span > 0 ? 1.0 / w : 0.0;
-    auto below = [&](double x) { return int(std::lower_bound(u, u + T, x) - u); };
-    auto below_eq = [&](double x) { return int(std::upper_bound(u, u + T, x) - u); };
-    G.resize(B);
-    for (int b = 0; b < B; ++b) {
-      const int g = (b == 0) ? 0 : std::max(0, below(u0 + (b - 1) * w) - 1);
-      const int h = (b >= B - 2) ? T : std::min(T, below_eq(u0 + (b + 2) * w) + 1);
-      G[b] = g;
-      K = std::max(K, h - g);
-    }
+    B = span > 0 ? std::min(1 << 16, 4 * T) : 1;
+    inv_w = span > 0 ? B / span : 0.0;
+    std::vector<int> count(B, 0);
+    for (int t = 0; t < T; ++t) count[bucket(u[t])] += 1;
+    G.assign(B, 0);
+    for (int b = 1; b < B; ++b) G[b] = G[b - 1] + count[b - 1];
+    K = *std::max_element(count.begin(), count.end());
     upad.assign(u, u + T);
     upad.resize(T + K + 1, std::numeric_limits<double>::infinity());
   }
 
   int operator()(double v) const {
     if (!(v - v == 0.0)) return -1;  // NaN or inf
-    const double x = (v - u0) * inv_w;
-    const int b = x <= 0.0 ? 0 : (x >= B - 1 ? B - 1 : static_cast<int>(x));
-    const int g = G[b];
+    const int g = G[bucket(v)];
     const double* p = upad.data() + g;
-    int n = 0;
-    for (int k = 0; k < K; ++k) n += p[k] < v ? 1 : 0;
+    int n = p[0] < v ? 1 : 0;
+    for (int k = 1; k < K; ++k) n += p[k] < v ? 1 : 0;
     return g + n;
   }
 };
@@ -58,10 +57,10 @@ struct RankTable {
 constexpr int kBanks = 4;  // accumulator banks per work item (power of two)
 
 struct RowBuffers {
-  std::vector<int> ra, rb, cmin, cmax;
+  std::vector<int> ra, rb, cmin, cmax, cross;
   std::vector<double> ha, hb, vv;  // inverse horizontal edges (top, bottom row), vertical edges
   explicit RowBuffers(int64_t nx)
-      : ra(nx), rb(nx), cmin(nx), cmax(nx), ha(nx), hb(nx), vv(nx) {}
+      : ra(nx), rb(nx), cmin(nx), cmax(nx), cross(nx), ha(nx), hb(nx), vv(nx) {}
 };
 
 template <class T>
@@ -80,8 +79,9 @@ void vertical_edges(const T* top, const T* bot, int64_t nx, double* v) {
 // Cells of rows [row0, row1) of one image.
 template <class T>
 void chunk_cpu(const T* img, int64_t nx, int64_t row0, int64_t row1, const RankTable& rank,
-               const double* u, const mink::Accum* acc, RowBuffers& b) {
+               const double* u, int nT, const mink::Accum* acc, RowBuffers& b) {
   const int64_t ncol = nx - 1;
+  const int nT_plus_one_sink = nT + 1;  // full_count slot for cells with a NaN corner
   ranks_and_edges(img + row0 * nx, nx, rank, b.ra.data(), b.ha.data());
   for (int64_t i = row0; i < row1; ++i) {
     const T* top = img + i * nx;
@@ -95,14 +95,23 @@ void chunk_cpu(const T* img, int64_t nx, int64_t row0, int64_t row1, const RankT
       b.cmax[j] = std::max(ra[j], rb[j]);
     }
     vertical_edges(top, bot, nx, b.vv.data());
+    // pass 1, branch-free: count cells entirely above (by their lowest rank) and list the
+    // cells some threshold crosses; pass 2 works through the list only
+    int64_t ncross = 0;
     for (int64_t j = 0; j < ncol; ++j) {
       const int lo = std::min(b.cmin[j], b.cmin[j + 1]);
-      if (lo < 0) continue;
+      const int hi = std::max(b.cmax[j], b.cmax[j + 1]);
       // neighbouring cells add to different banks: no store-to-load chain through memory
       const int bank = static_cast<int>(j & (kBanks - 1));
-      acc[bank].full_count[lo] += 1;
+      acc[bank].full_count[lo < 0 ? nT_plus_one_sink : lo] += 1;
+      b.cross[ncross] = static_cast<int>(j);
+      ncross += (lo >= 0) & (lo < hi);
+    }
+    for (int64_t q = 0; q < ncross; ++q) {
+      const int64_t j = b.cross[q];
+      const int lo = std::min(b.cmin[j], b.cmin[j + 1]);
       const int hi = std::max(b.cmax[j], b.cmax[j + 1]);
-      if (lo == hi) continue;
+      const int bank = static_cast<int>(j & (kBanks - 1));
       const double c[4] = {static_cast<double>(top[j]), static_cast<double>(top[j + 1]),
                            static_cast<double>(bot[j + 1]), static_cast<double>(bot[j])};
       const int r[4] = {ra[j], ra[j + 1], rb[j + 1], rb[j]};
@@ -124,7 +133,7 @@ void minkowski_cpu(const T* images, int64_t N, int64_t ny, int64_t nx, const dou
   const int64_t rows_per_chunk = (N >= 16) ? cell_rows : std::min<int64_t>(cell_rows, 32);
   const int64_t nchunk = (cell_rows + rows_per_chunk - 1) / rows_per_chunk;
   const int64_t nitems = N * nchunk;
-  const int64_t T1 = nT + 1;
+  const int64_t T1 = nT + 2;  // full_count: T+1 ranks and a sink for NaN cells
   const int64_t nacc = nitems * kBanks;  // accumulator sets, kBanks per work item
   std::vector<double> p0(nacc * nT, 0.0), p1(nacc * nT, 0.0);
   std::vector<int64_t> pe(nacc * T1, 0), pf(nacc * T1, 0);
@@ -151,7 +160,7 @@ void minkowski_cpu(const T* images, int64_t N, int64_t ny, int64_t nx, const dou
         acc[q] = mink::Accum{p0.data() + a * nT, p1.data() + a * nT, pe.data() + a * T1,
                              pf.data() + a * T1};
       }
-      chunk_cpu(images + n * ny * nx, nx, row0, row1, rank, u, acc, buffers);
+      chunk_cpu(images + n * ny * nx, nx, row0, row1, rank, u, nT, acc, buffers);
     }
   }
 
