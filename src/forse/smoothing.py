@@ -135,11 +135,13 @@ def fit_power_law(cl, ell_fit):
     return float(np.exp(logamp)), float(slope), pivot
 
 
-def default_ell_fit(fwhm_lr_arcmin):
-    """Fit range for the low-resolution spectrum: up to where the beam falls to 0.1, from a
-    quarter of that (at least ell = 20)."""
+def default_ell_fit(fwhm_lr_arcmin, nside=None):
+    """Fit range for the low-resolution spectrum: up to where the beam falls to 0.1 (at most
+    ``2*nside``), from a quarter of that (at least ell = 20, or half the range)."""
     hi = int(np.sqrt(2.0 * np.log(10.0)) / _sigma(fwhm_lr_arcmin))
-    return max(20, hi // 4), hi
+    if nside is not None:
+        hi = min(hi, 2 * int(nside))
+    return max(min(20, hi // 2), hi // 4), hi
 
 
 def gaussian_small_scales(lr_map, fwhm_lr_arcmin, fwhm_hr_arcmin=12.0, seed=0, *, ell_fit=None,
@@ -185,7 +187,7 @@ def gaussian_small_scales(lr_map, fwhm_lr_arcmin, fwhm_hr_arcmin=12.0, seed=0, *
         raise ValueError("`lr_map` has no valid pixel (all UNSEEN or NaN)")
     if tqu:
         a[:, anybad] = 0.0
-    lo, hi = default_ell_fit(fwhm_lr) if ell_fit is None else (int(ell_fit[0]), int(ell_fit[1]))
+    lo, hi = default_ell_fit(fwhm_lr, nside) if ell_fit is None else (int(ell_fit[0]), int(ell_fit[1]))
     if not 2 <= lo < hi:
         raise ValueError(f"`ell_fit` must be (lo, hi) with 2 <= lo < hi, got {ell_fit!r}")
     if hi > 3 * nside - 1:

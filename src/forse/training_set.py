@@ -98,6 +98,12 @@ def _coverage(mask, lon, lat, npix, pixel_arcmin):
     return mask[pix].reshape(lon.size, -1).mean(axis=1)
 
 
+def _flat(x, axes):
+    """Patches whose range is below float32 resolution: a min-max rescale would divide by ~0."""
+    with np.errstate(invalid="ignore"):
+        return np.ptp(x, axis=axes) <= 1e-6 * np.abs(x).max(axis=axes)
+
+
 class _Writer:
     """One split file, written to a temporary name and renamed on success."""
 
@@ -350,8 +356,7 @@ def build(hr_map, out_dir, *, lr_map=None, mask=None, fwhm_hr_arcmin=12.0, fwhm_
                         | ~np.isfinite(p_g).all(axis=axes)
                     nonpos = ~is_nan & (t_lr <= 0).any(axis=(1, 2))
                     inputs = p_lr[:, comps]
-                    const = ~is_nan & ~nonpos & (
-                        (np.ptp(target, axis=(1, 2)) == 0) | (np.ptp(inputs, axis=(2, 3)) == 0).any(axis=1))
+                    const = ~is_nan & ~nonpos & (_flat(target, (1, 2)) | _flat(inputs, (2, 3)).any(axis=1))
                     good = ~(is_nan | nonpos | const)
                     rej["nan"] += int(is_nan.sum())
                     rej["nonpositive_lr"] += int(nonpos.sum())
