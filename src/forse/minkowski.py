@@ -164,8 +164,21 @@ def _functionals_cpu(images, thresholds, nthreads=0):
 
 
 def _functionals_cuda(images, thresholds, nthreads=0):
-    from ._minkowski_cuda import functionals_cuda
-    return functionals_cuda(images, thresholds)
+    """CuPy (N, ny, nx) in, three CuPy (N, T) float64 out, on CuPy's current stream."""
+    del nthreads
+    import cupy
+
+    core = _dispatch._core
+    images = cupy.ascontiguousarray(_float_images(images, cupy))
+    n, ny, nx = (int(d) for d in images.shape)
+    u = cupy.asarray(thresholds, dtype=cupy.float64)
+    out = cupy.empty((3, n, u.size), dtype=cupy.float64)
+    scratch = cupy.empty(int(core.minkowski_cuda_scratch(n, ny, nx, u.size)) // 8 + 1,
+                         dtype=cupy.float64)
+    stream = cupy.cuda.get_current_stream().ptr
+    core.minkowski_cuda(images.data.ptr, images.dtype == cupy.float32, n, ny, nx, u.data.ptr,
+                        int(u.size), out.data.ptr, scratch.data.ptr, stream)
+    return out[0], out[1], out[2]
 
 
 _TABLE = {"numpy": _functionals_numpy, "cpu": _functionals_cpu, "cuda": _functionals_cuda}
@@ -202,6 +215,9 @@ def functionals(images, thresholds, *, normalize=False, backend="auto", nthreads
     v = impl(images, u_sorted, nthreads)
     inverse = np.empty_like(order)
     inverse[order] = np.arange(order.size)
+    if _dispatch.is_cupy(v[0]):
+        import cupy
+        inverse = cupy.asarray(inverse)
     scale = 1.0 / ((images.shape[1] - 1) * (images.shape[2] - 1)) if normalize else 1.0
     out = []
     for vk in v:

@@ -18,9 +18,11 @@ Conventions
   ``"bilinear"``) and the window weight ``w`` at that position; the map is
   ``sum_k w_k p_k / sum_k w_k``; pixels with zero total weight are ``hp.UNSEEN``. A contribution
   whose interpolated value is NaN is skipped (so masked regions stay masked).
-* Windows: ``"taper"`` (default) is ``t(u) t(v)`` with ``t`` rising as ``sin^2`` from 0 at the
-  patch border to 1 at ``taper_fraction * (npix - 1)`` pixels inside it (default 0.25, i.e. 5 deg
-  of a 20 deg patch: the overlap of the regular layout), so stitched maps have no seams;
+* Windows: ``"taper"`` (default) is ``t(u) t(v)`` (``u``, ``v`` the fractional column and row)
+  with ``t`` rising smoothly (quintic smoothstep ``a^3 (10 - 15 a + 6 a^2)``, C2, and like
+  ``sin^2`` complementary: ``t(a) + t(1 - a) = 1``) from 0 at the patch border to 1 at
+  ``taper_fraction * (npix - 1)`` pixels inside it (default 0.25, i.e. 5 deg of a 20 deg patch:
+  the overlap of the regular layout), so stitched maps have no seams;
   ``"flat"`` weighs every position 1; an ``(npix, npix)`` array of non-negative weights is
   interpolated bilinearly at the fractional pixel position (row, column) of each HEALPix pixel.
 * Spin 2 (``pol=True``): the input is a ``(2, npix_map)`` Q, U stack or a ``(3, npix_map)`` T, Q, U
@@ -44,6 +46,7 @@ UNSEEN = hp.UNSEEN
 _PROJ_INTERP = ("bilinear", "nearest")
 _BACK_INTERP = ("bicubic", "bilinear")
 _WINDOWS = ("taper", "flat")
+_CORE_MAX_STACK = 16  # maps per call of the compiled kernels (pol stacks are 2 or 3)
 
 
 # ---------------------------------------------------------------- geometry (the definition)
@@ -163,7 +166,9 @@ def _check_window(window, npix):
 
 # ---------------------------------------------------------------- numpy reference backends
 def _bad_mask(m):
-    return ~np.isfinite(m) | (m == UNSEEN)
+    """NaN/inf or UNSEEN by healpy's mask_bad rule (|m - UNSEEN| <= 1e-5 |UNSEEN|)."""
+    with np.errstate(invalid="ignore"):
+        return ~np.isfinite(m) | (np.abs(m - UNSEEN) <= 1e-5 * abs(UNSEEN))
 
 
 def _project_numpy(maps, lon, lat, npix, d, nest, interpolation, pol, nthreads):
@@ -245,9 +250,10 @@ def _interp_patch(img, r, c, interpolation):
 
 
 def _taper_1d(s, npix, fraction):
-    width = fraction * (npix - 1)
-    dist = np.minimum(s, (npix - 1) - s)
-    return np.sin(0.5 * np.pi * np.clip(dist / width, 0.0, 1.0)) ** 2
+    """Quintic smoothstep ramp: 0 at the border, 1 at ``fraction * (npix - 1)`` pixels inside."""
+    inv_width = 1.0 / (fraction * (npix - 1))
+    a = np.clip(np.minimum(s, (npix - 1) - s) * inv_width, 0.0, 1.0)
+    return a * a * a * (10.0 + a * (-15.0 + 6.0 * a))
 
 
 def _window_weight(window, r, c, npix, taper_fraction):
@@ -259,7 +265,7 @@ def _window_weight(window, r, c, npix, taper_fraction):
 
 
 def _backproject_numpy(patches, lon, lat, nside, d, window, taper_fraction, interpolation, nest,
-                       pol, nthreads):
+                       pol, want_weights, nthreads):
     """patches (N, k, npix, npix) -> (maps (k, npix_map), weights (npix_map,) float64)."""
     n_patch, k, npix, _ = patches.shape
     npix_map = 12 * nside * nside
@@ -274,8 +280,9 @@ def _backproject_numpy(patches, lon, lat, nside, d, window, taper_fraction, inte
         dot = v @ er[n]
         ok = dot > 0
         pix, v, dot = pix[ok], v[ok], dot[ok]
-        col = c + (v @ ee[n]) / dot / d
-        row = c - (v @ en[n]) / dot / d
+        inv = 1.0 / (dot * d)
+        col = c + (v @ ee[n]) * inv
+        row = c - (v @ en[n]) * inv
         inside = (col >= 0) & (col <= npix - 1) & (row >= 0) & (row <= npix - 1)
         pix, v, row, col = pix[inside], v[inside], row[inside], col[inside]
         vals = _interp_patch(patches[n].astype(np.float64), row, col, interpolation)
@@ -301,22 +308,35 @@ def _core():
 
 def _project_cpu(maps, lon, lat, npix, d, nest, interpolation, pol, nthreads):
     core = _core()
-    if not hasattr(core, "healpix_to_patches"):  # core built before the kernels existed
-        return _project_numpy(maps, lon, lat, npix, d, nest, interpolation, pol, nthreads)
-    return core.healpix_to_patches(maps, lon, lat, npix, d, nest, interpolation == "nearest",
-                                   pol, nthreads)
+    if maps.strides[1] % maps.itemsize or maps.strides[0] % maps.itemsize:
+        maps = np.ascontiguousarray(maps)
+    near = interpolation == "nearest"
+    if maps.shape[0] <= _CORE_MAX_STACK:
+        return core.healpix_to_patches(maps, lon, lat, npix, d, nest, near, pol, nthreads)
+    parts = [core.healpix_to_patches(maps[a:a + _CORE_MAX_STACK], lon, lat, npix, d, nest, near,
+                                     False, nthreads)
+             for a in range(0, maps.shape[0], _CORE_MAX_STACK)]
+    return np.concatenate(parts, axis=1)
 
 
 def _backproject_cpu(patches, lon, lat, nside, d, window, taper_fraction, interpolation, nest,
-                     pol, nthreads):
+                     pol, want_weights, nthreads):
     core = _core()
-    if not hasattr(core, "patches_to_healpix"):
-        return _backproject_numpy(patches, lon, lat, nside, d, window, taper_fraction,
-                                  interpolation, nest, pol, nthreads)
     kind = {"taper": 0, "flat": 1, "array": 2}[window[0]]
     warr = window[1] if kind == 2 else np.zeros((1, 1))
-    return core.patches_to_healpix(patches, lon, lat, nside, d, kind, warr, taper_fraction,
-                                   interpolation == "bicubic", nest, pol, nthreads)
+    patches = np.ascontiguousarray(patches)
+    cubic = interpolation == "bicubic"
+    k = patches.shape[1]
+    if k <= _CORE_MAX_STACK:
+        return core.patches_to_healpix(patches, lon, lat, nside, d, kind, warr, taper_fraction,
+                                       cubic, nest, pol, want_weights, nthreads)
+    maps, weights = [], None
+    for a in range(0, k, _CORE_MAX_STACK):
+        m, weights = core.patches_to_healpix(
+            np.ascontiguousarray(patches[:, a:a + _CORE_MAX_STACK]), lon, lat, nside, d, kind,
+            warr, taper_fraction, cubic, nest, False, want_weights, nthreads)
+        maps.append(m)
+    return np.concatenate(maps, axis=0), weights
 
 
 def _project_cuda(maps, lon, lat, npix, d, nest, interpolation, pol, nthreads):
@@ -325,10 +345,10 @@ def _project_cuda(maps, lon, lat, npix, d, nest, interpolation, pol, nthreads):
 
 
 def _backproject_cuda(patches, lon, lat, nside, d, window, taper_fraction, interpolation, nest,
-                      pol, nthreads):
+                      pol, want_weights, nthreads):
     from . import _cuda_projection
     return _cuda_projection.backproject(patches, lon, lat, nside, d, window, taper_fraction,
-                                        interpolation, nest, pol)
+                                        interpolation, nest, pol, want_weights)
 
 
 _PROJECT = {"numpy": _project_numpy, "cpu": _project_cpu, "cuda": _project_cuda}
@@ -435,6 +455,6 @@ def patches_to_healpix(patches, lon_deg, lat_deg, nside, pixel_arcmin=3.75, *, w
     _check_pol_stack(p4.shape[1], pol, "patches")
     win = _check_window(window, npix)
     maps, weights = _BACKPROJECT[name](p4, lon, lat, nside, d, win, tf, interpolation, nest,
-                                       bool(pol), nthreads)
+                                       bool(pol), bool(return_weights), nthreads)
     maps = maps[0] if single else maps
     return (maps, weights) if return_weights else maps
