@@ -159,4 +159,8 @@ template <class T>
 void minkowski_cpu(const T* images, int64_t N, int64_t ny, int64_t nx, const double* u, int nT,
                    double* v0, double* v1, double* v2, int nthreads);
 
+// Whether the CPU kernel uses its AVX2 path (when the CPU has AVX2); enable = 0/1 switches it
+// off/on for testing the portable path, -1 only asks. Returns the state before the call.
+bool minkowski_cpu_simd(int enable);
+
 }  // namespace forse
