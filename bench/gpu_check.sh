@@ -1,13 +1,21 @@
 #!/usr/bin/env bash
-# One short GPU check on a CUDA machine: build with CUDA, run the GPU tests, compare the CUDA
-# kernels with the CPU ones on fresh random inputs and time them with CUDA events.
+# One short GPU check for the native core (run on a CUDA machine, e.g. an H200):
+#   1. build forse with the CUDA kernels (architecture 90 = H100/H200 unless CUDAARCHS is set),
+#   2. compare CUDA against the CPU core on fresh random inputs,
+#   3. time projection (312 patches of 320^2), back-projection (Nside 2048) and the Minkowski
+#      functionals (312 patches x 32 thresholds) with CUDA events.
+# Usage: bash bench/gpu_check.sh [--json DIR]      (needs nvcc, a GPU and CuPy: pip install cupy-cuda12x)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python3 -m pip install --no-build-isolation -e . -Ccmake.define.FORSE_USE_CUDA=ON \
-  -Ccmake.define.CMAKE_CUDA_ARCHITECTURES=90 -Cbuild-dir=build/cuda >/dev/null
-python3 -c "import cupy" 2>/dev/null || python3 -m pip install cupy-cuda12x >/dev/null
-mkdir -p bench/out
-# --- projection (native-proj) ---
-python3 -m pytest -q -m gpu tests/test_projection.py
-python3 bench/gpu_check_projection.py --json bench/out/gpu_projection.json
-# --- minkowski (native-mink) ---
+out="${1:-}"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
+python3 -m pip install -q cupy-cuda12x 2>/dev/null || true
+python3 -m pip install -q --no-build-isolation . \
+  -Ccmake.define.FORSE_USE_CUDA=ON -Ccmake.define.CMAKE_CUDA_ARCHITECTURES="${CUDAARCHS:-90}"
+python3 - <<'PY'
+import forse._core as c
+assert c.HAS_CUDA, "forse was built without CUDA"
+print("CUDA devices:", c.cuda_device_count())
+PY
+python3 bench/gpu_check_projection.py ${out:+--json "$out/gpu_projection.json"}
+python3 bench/gpu_check_minkowski.py ${out:+--json "$out/gpu_minkowski.json"}
