@@ -353,63 +353,73 @@ void minkowski_cpu(const T* images, int64_t N, int64_t ny, int64_t nx, const dou
   // Split images into row chunks only when there are few of them; depends on shapes only.
   const int64_t rows_per_chunk = (N >= 16) ? cell_rows : std::min<int64_t>(cell_rows, 32);
   const int64_t nchunk = (cell_rows + rows_per_chunk - 1) / rows_per_chunk;
-  const int64_t nitems = N * nchunk;
   const int64_t T1 = nT + 2;  // full_count: T+1 ranks and a sink for NaN cells
-  const int64_t nacc = nitems * kBanks;  // accumulator sets, kBanks per work item
   const int64_t T0 = nT + 1;  // v0/v1 (and euler4) get a sink slot for invalid SIMD lanes
-  std::vector<double> p0(nacc * T0, 0.0), p1(nacc * T0, 0.0);
-  std::vector<int64_t> pe(nacc * T1, 0), pf(nacc * T1, 0);
+  // images go in batches so that the partial sums stay small for any N
+  const int64_t batch = std::min<int64_t>(N, 2048);
+  const int64_t nacc_max = batch * nchunk * kBanks;  // accumulator sets, kBanks per work item
+  std::vector<double> p0(nacc_max * T0), p1(nacc_max * T0);
+  std::vector<int64_t> pe(nacc_max * T1), pf(nacc_max * T1);
 
   const RankTable rank(u, nT);
-  int nt = nthreads > 0 ? nthreads : 1;
+  int nt_req = nthreads > 0 ? nthreads : 1;
 #ifdef _OPENMP
-  if (nthreads <= 0) nt = omp_get_max_threads();
-  if (omp_in_parallel()) nt = 1;  // no nested teams
+  if (nthreads <= 0) nt_req = omp_get_max_threads();
+  if (omp_in_parallel()) nt_req = 1;  // no nested teams
 #endif
-  nt = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(nt, nitems)));
+
+  for (int64_t n0 = 0; n0 < N; n0 += batch) {
+    const int64_t nb = std::min(batch, N - n0);
+    const int64_t nitems = nb * nchunk;
+    std::fill(p0.begin(), p0.end(), 0.0);
+    std::fill(p1.begin(), p1.end(), 0.0);
+    std::fill(pe.begin(), pe.end(), 0);
+    std::fill(pf.begin(), pf.end(), 0);
+    const int nt = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(nt_req, nitems)));
 
 #pragma omp parallel num_threads(nt)
-  {
-    RowBuffers buffers(nx);
+    {
+      RowBuffers buffers(nx);
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t item = 0; item < nitems; ++item) {
-      const int64_t n = item / nchunk, k = item % nchunk;
-      const int64_t row0 = k * rows_per_chunk;
-      const int64_t row1 = std::min(cell_rows, row0 + rows_per_chunk);
-      mink::Accum acc[kBanks];
-      for (int q = 0; q < kBanks; ++q) {
-        const int64_t a = item * kBanks + q;
-        acc[q] = mink::Accum{p0.data() + a * T0, p1.data() + a * T0, pe.data() + a * T1,
-                             pf.data() + a * T1};
+      for (int64_t item = 0; item < nitems; ++item) {
+        const int64_t n = item / nchunk, k = item % nchunk;
+        const int64_t row0 = k * rows_per_chunk;
+        const int64_t row1 = std::min(cell_rows, row0 + rows_per_chunk);
+        mink::Accum acc[kBanks];
+        for (int q = 0; q < kBanks; ++q) {
+          const int64_t a = item * kBanks + q;
+          acc[q] = mink::Accum{p0.data() + a * T0, p1.data() + a * T0, pe.data() + a * T1,
+                               pf.data() + a * T1};
+        }
+        chunk_cpu(images + (n0 + n) * ny * nx, nx, row0, row1, rank, u, nT, acc, buffers);
       }
-      chunk_cpu(images + n * ny * nx, nx, row0, row1, rank, u, nT, acc, buffers);
     }
-  }
 
-  for (int64_t n = 0; n < N; ++n) {
-    double* o0 = v0 + n * nT;
-    double* o1 = v1 + n * nT;
-    double* o2 = v2 + n * nT;
-    std::vector<int64_t> e4(T1, 0), full(T1, 0);
-    for (int t = 0; t < nT; ++t) o0[t] = o1[t] = 0.0;
-    for (int64_t k = 0; k < nchunk * kBanks; ++k) {  // fixed order
-      const int64_t item = n * nchunk * kBanks + k;
-      for (int t = 0; t < nT; ++t) {
-        o0[t] += p0[item * T0 + t];
-        o1[t] += p1[item * T0 + t];
+    for (int64_t n = 0; n < nb; ++n) {
+      double* o0 = v0 + (n0 + n) * nT;
+      double* o1 = v1 + (n0 + n) * nT;
+      double* o2 = v2 + (n0 + n) * nT;
+      std::vector<int64_t> e4(T1, 0), full(T1, 0);
+      for (int t = 0; t < nT; ++t) o0[t] = o1[t] = 0.0;
+      for (int64_t k = 0; k < nchunk * kBanks; ++k) {  // fixed order over chunks and banks
+        const int64_t a = n * nchunk * kBanks + k;
+        for (int t = 0; t < nT; ++t) {
+          o0[t] += p0[a * T0 + t];
+          o1[t] += p1[a * T0 + t];
+        }
+        for (int64_t t = 0; t < T1; ++t) {
+          e4[t] += pe[a * T1 + t];
+          full[t] += pf[a * T1 + t];
+        }
       }
-      for (int64_t t = 0; t < T1; ++t) {
-        e4[t] += pe[item * T1 + t];
-        full[t] += pf[item * T1 + t];
+      // cells with lowest rank lo are entirely above every threshold t < lo
+      int64_t above = 0;
+      for (int t = nT - 1; t >= 0; --t) {
+        above += full[t + 1];
+        o0[t] += static_cast<double>(above);
       }
+      for (int t = 0; t < nT; ++t) o2[t] = 0.25 * static_cast<double>(e4[t]);
     }
-    // cells with lowest rank lo are entirely above every threshold t < lo
-    int64_t above = 0;
-    for (int t = nT - 1; t >= 0; --t) {
-      above += full[t + 1];
-      o0[t] += static_cast<double>(above);
-    }
-    for (int t = 0; t < nT; ++t) o2[t] = 0.25 * static_cast<double>(e4[t]);
   }
 }
 
