@@ -70,11 +70,10 @@ struct RowBuffers {
   std::vector<int> ra, rb, cmin, cmax, cross, lo, hi;
   std::vector<double> ha, hb, vv;  // inverse horizontal edges (top, bottom row), vertical edges
   std::vector<double> da, db;      // the two rows as float64 (SIMD path)
-  std::vector<double> area, len, euler;  // per-cell values of one threshold slot (SIMD path)
   explicit RowBuffers(int64_t nx)
       : ra(nx + kPad), rb(nx + kPad), cmin(nx + kPad), cmax(nx + kPad), cross(nx + kPad),
         lo(nx + kPad), hi(nx + kPad), ha(nx + kPad), hb(nx + kPad), vv(nx + kPad),
-        da(nx + kPad), db(nx + kPad), area(nx + kPad), len(nx + kPad), euler(nx + kPad) {}
+        da(nx + kPad), db(nx + kPad) {}
 };
 
 template <class T>
@@ -98,14 +97,23 @@ void vertical_edges(const T* top, const T* bot, int64_t nx, double* v) {
 // cell_steps, arranged without a per-cell corner index: the lone corner (both neighbours on the
 // other side) is picked with blends, and the adjacent-pair case uses the two crossed opposite
 // edges measured from corner 0's side.
-__attribute__((target("avx2"))) void slot_avx2(RowBuffers& b, int64_t ncol, int s,
-                                                const double* upad, int nT) {
+// Sums go straight into the banked accumulators (lane q of a group of four uses bank q):
+// sum0/sum1 with stride T0 = T+1, eul4 with stride T1 = T+2, slot T the sink for invalid lanes.
+// Saddle cells are not added; their indices are appended to `saddles` (returns how many).
+__attribute__((target("avx2"))) int64_t slot_avx2(RowBuffers& b, int64_t ncol, int s,
+                                                   const double* upad, int nT, double* sum0,
+                                                   double* sum1, int64_t* eul4, int* saddles) {
+  const int64_t T0 = nT + 1, T1 = nT + 2;
+  int64_t nsaddle = 0;
+  alignas(32) double ar[4], ln[4], eu[4];
+  alignas(16) int idx[4];
   const __m256d one = _mm256_set1_pd(1.0), half = _mm256_set1_pd(0.5);
   const __m256d absmask = _mm256_castsi256_pd(_mm256_set1_epi64x(0x7fffffffffffffffLL));
   const __m128i vs = _mm_set1_epi32(s), vmax = _mm_set1_epi32(nT);
   const double *top = b.da.data(), *bot = b.db.data();
   for (int64_t j = 0; j < ncol; j += 4) {
     const __m128i vt = _mm_add_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(&b.lo[j])), vs);
+    const __m128i valid = _mm_cmpgt_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(&b.hi[j])), vt);
     const __m128i r0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(&b.ra[j]));
     const __m128i r1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(&b.ra[j + 1]));
     const __m128i r2 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(&b.rb[j + 1]));
@@ -160,11 +168,27 @@ __attribute__((target("avx2"))) void slot_avx2(RowBuffers& b, int64_t ncol, int 
     const __m256d len = _mm256_blendv_pd(sq, _mm256_mul_pd(sq, _mm256_and_pd(d, absmask)), iso);
     // +-1 for a lone corner, 0 for an adjacent pair, 2 marks a saddle (all corners isolated)
     __m256d eul = _mm256_and_pd(iso, _mm256_blendv_pd(_mm256_set1_pd(-1.0), one, ak));
-    eul = _mm256_blendv_pd(eul, _mm256_set1_pd(2.0), _mm256_and_pd(I0, I2));
-    _mm256_storeu_pd(&b.area[j], area);
-    _mm256_storeu_pd(&b.len[j], len);
-    _mm256_storeu_pd(&b.euler[j], eul);
+    const __m256d saddle = _mm256_and_pd(I0, I2);  // all four corners isolated
+    const __m128i saddle32 = _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(
+        _mm256_castpd_si256(saddle), _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7)));
+    // valid, non-saddle lanes add at t, the others at the sink slot T
+    const __m128i use = _mm_andnot_si128(saddle32, valid);
+    _mm_store_si128(reinterpret_cast<__m128i*>(idx), _mm_blendv_epi8(vmax, vt, use));
+    _mm256_store_pd(ar, area);
+    _mm256_store_pd(ln, len);
+    _mm256_store_pd(eu, eul);
+    for (int q = 0; q < 4; ++q) {
+      sum0[q * T0 + idx[q]] += ar[q];
+      sum1[q * T0 + idx[q]] += ln[q];
+      eul4[q * T1 + idx[q]] += static_cast<int64_t>(eu[q]);
+    }
+    const int sad = _mm_movemask_ps(_mm_castsi128_ps(_mm_and_si128(saddle32, valid)));
+    if (sad) {  // rare
+      for (int q = 0; q < 4; ++q)
+        if ((sad >> q) & 1) saddles[nsaddle++] = static_cast<int>(j + q);
+    }
   }
+  return nsaddle;
 }
 
 
@@ -275,24 +299,16 @@ void chunk_cpu(const T* img, int64_t nx, int64_t row0, int64_t row1, const RankT
       for (int64_t more = ncol - spans[0]; slots < kMaxSlots && 2 * more >= ncol; ++slots)
         more -= spans[slots + 1];  // cells with more than slots + 1 crossings
       for (int sl = 0; sl < slots; ++sl) {
-        slot_avx2(b, ncol, sl, upad, nT);
-        for (int64_t j = 0; j < ncol; ++j) {
+        const int64_t nsad = slot_avx2(b, ncol, sl, upad, nT, sum0, sum1, eul4, b.cross.data());
+        for (int64_t q = 0; q < nsad; ++q) {  // saddles: the literal case analysis
+          const int64_t j = b.cross[q];
           const int t = b.lo[j] + sl;
-          const bool valid = t < b.hi[j];
           const int bank = static_cast<int>(j & (kBanks - 1));
-          double area = b.area[j], len = b.len[j];
-          int e4 = static_cast<int>(b.euler[j]);
-          if (e4 == 2 && valid) {  // saddle, rare: the literal case analysis
-            const double c[4] = {b.da[j], b.da[j + 1], b.db[j + 1], b.db[j]};
-            const mink::CellValue v = mink::cell_at(c, u[t]);
-            area = v.area;
-            len = v.length;
-            e4 = v.euler4;
-          }
-          const int idx = valid ? t : nT;  // invalid lanes go to the sink slot
-          sum0[bank * T0 + idx] += area;
-          sum1[bank * T0 + idx] += len;
-          eul4[bank * T1 + idx] += e4;
+          const double c[4] = {b.da[j], b.da[j + 1], b.db[j + 1], b.db[j]};
+          const mink::CellValue v = mink::cell_at(c, u[t]);
+          sum0[bank * T0 + t] += v.area;
+          sum1[bank * T0 + t] += v.length;
+          eul4[bank * T1 + t] += v.euler4;
         }
       }
       int64_t nrest = 0;
