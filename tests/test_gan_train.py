@@ -225,3 +225,27 @@ def test_sigkill_then_resume_continues_from_checkpoint(data, tmp_path):
     for x, y in zip(_weights(tmp_path / "run" / "generator.keras"),
                     _weights(tmp_path / "ref" / "generator.keras")):
         np.testing.assert_array_equal(x, y)
+
+
+def test_polarization_sets_select_by_component(tmp_path):
+    from forse.gan.train import read_split
+
+    write_set(tmp_path, npix=16, counts=(8, 4, 4), stokes="QU")
+    q, attrs = read_split(tmp_path, "train", "Q")
+    u, _ = read_split(tmp_path, "train", "U")
+    assert attrs["stokes"] == "QU" and len(q["lr"]) == len(u["lr"]) == 4
+    import h5py
+
+    with h5py.File(tmp_path / "train.h5") as f:
+        np.testing.assert_array_equal(q["lr"], f["lr"][0::2])
+        np.testing.assert_array_equal(u["target"], f["target"][1::2])
+    with pytest.raises(ValueError, match="holds no 'T' inputs"):
+        read_split(tmp_path, "train", "T")
+    s = train(tmp_path, tmp_path / "out", TrainConfig(steps=2, input_stokes="U",
+                                                      **dict(TINY, checkpoint_every=2)),
+              progress=False)
+    assert json.loads((tmp_path / "out" / "generator.json").read_text())["stokes"] == "U"
+    assert s["steps"] == 2
+    with pytest.raises(ValueError, match="target_stokes"):
+        train(tmp_path, tmp_path / "o2", TrainConfig(steps=2, target_stokes="Q", **TINY),
+              progress=False)

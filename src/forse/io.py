@@ -86,6 +86,14 @@ def read_map(path, field=None):
     return maps, out
 
 
+def publish(tmp, path):
+    """Give a finished temporary file the usual permissions and move it to ``path``."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    os.replace(tmp, path)
+
+
 _RESERVED = {"SIMPLE", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "EXTEND", "XTENSION", "PCOUNT",
              "GCOUNT", "TFIELDS", "NSIDE", "ORDERING", "INDXSCHM", "FIRSTPIX", "LASTPIX",
              "PIXTYPE", "OBJECT", "UNIT", "COORDSYS", "POLCCONV", "POLAR", "BAD_DATA", "EXTNAME"}
@@ -126,9 +134,9 @@ def write_map(path, maps, *, overwrite=False, header=None, nest=False):
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp.fits")
     os.close(fd)
     try:
-        hp.write_map(tmp, m, nest=nest, coord=coord, column_names=names,
+        hp.write_map(tmp, m, nest=nest, coord=coord, column_names=names, dtype=[m.dtype] * k,
                      column_units=unit, extra_header=cards, overwrite=True)
-        os.replace(tmp, path)
+        publish(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)

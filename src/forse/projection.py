@@ -207,7 +207,7 @@ def _project_numpy(maps, lon, lat, npix, d, nest, interpolation, pol, nthreads):
 
 def _rotate_qu(q, u, psi, forward):
     """Q/U from the local-meridian frame to the patch frame (forward) or back."""
-    s = -2.0 * psi if forward else 2.0 * psi
+    s = 2.0 * psi if forward else -2.0 * psi
     c2, s2 = np.cos(s), np.sin(s)
     return np.stack([c2 * q - s2 * u, s2 * q + c2 * u])
 

@@ -39,6 +39,7 @@ __all__ = ["synthetic_dust", "noise_variance", "galactic_profile"]
 A_HALO, S0 = 40.0, 0.05
 A_PLANE, PLANE_WIDTH_DEG = 6000.0, 3.0
 FIELD_L0_DEG, FIELD_B0_DEG = 70.0, 24.0
+SKY_STREAM = 0x5C1  # random stream of the sky, distinct from the Gaussian baseline's
 
 
 def _check_nside(nside):
@@ -121,7 +122,7 @@ def synthetic_dust(nside, seed=0, stokes="T", fwhm_arcmin=12.0, *, alpha=2.6, si
     if not 0 < p_max <= 1:
         raise ValueError(f"`p_max` must be in (0, 1], got {p_max!r}")
     lmax = beam_lmax(fwhm, nside, eps=1e-3) if lmax is None else int(lmax)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng([seed, SKY_STREAM])
 
     # Gaussian field g: unit-normalised power law, then scaled so that its beam-smoothed RMS is
     # sigma_g (the normalisation does not depend on nside beyond the band limit).
