@@ -377,6 +377,10 @@ def _evaluate(trainer, x, y, cfg, seed=12345):
     return minkowski_overlap(trainer.predict(x), y)
 
 
+def _resumes(cfg_path):
+    return json.loads(Path(cfg_path).read_text()).get("resumes", []) if Path(cfg_path).is_file() else []
+
+
 def train(data_dir, out_dir, cfg: TrainConfig | None = None, *, resume=False, overwrite=False,
           steps=None, progress=True, command=None) -> dict:
     """Train (or resume) a generator; returns a summary dict (also in ``out_dir/summary.json``).
@@ -408,6 +412,9 @@ def train(data_dir, out_dir, cfg: TrainConfig | None = None, *, resume=False, ov
         if steps is not None:
             cfg.steps = int(steps)
         data_dir = data_dir or saved["data_dir"]
+        if command is not None:  # the card records the original command and every resume
+            checkpoints._write_json(cfg_path, dict(saved, resumes=saved.get("resumes", []) + [command]))
+        command = saved.get("command") or command
     elif not resume and checkpoints.list_checkpoints(ck) and not overwrite:
         raise FileExistsError(f"{out} already holds checkpoints; pass resume=True (--resume) to "
                               "continue or overwrite=True (--overwrite) to start again")
@@ -492,7 +499,7 @@ def train(data_dir, out_dir, cfg: TrainConfig | None = None, *, resume=False, ov
         input_stokes=cfg.input_stokes, target_stokes=cfg.target_stokes, width=cfg.width,
         stochastic=cfg.stochastic, noise_amplitude=cfg.noise_amplitude if cfg.stochastic else 0.0,
         robust=cfg.robust, percentiles=cfg.percentiles,
-        training={"command": command, "data_dir": str(data_dir), "data_seed": attrs.get("seed"),
+        training={"command": command, "resumes": _resumes(cfg_path), "data_dir": str(data_dir), "data_seed": attrs.get("seed"),
                   "nside": attrs.get("nside"), "train_patch_npix": attrs.get("npix"),
                   "steps": cfg.steps, "config": cfg.to_dict(), "steps_per_second": rate},
         metrics=metrics)
