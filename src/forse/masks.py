@@ -27,8 +27,9 @@ def valid_pixels(m):
 def latitude_mask(nside, bmin_deg):
     """True where ``|b| > bmin_deg`` (RING; computed per ring, no per-pixel trigonometry)."""
     rings = np.arange(1, 4 * nside, dtype=np.int64)
-    _, ringpix, costheta, _, _ = hp.ringinfo(nside, rings)
-    keep = np.abs(costheta) > np.sin(np.radians(bmin_deg))
+    startpix, ringpix, _, _, _ = hp.ringinfo(nside, rings)
+    theta, _ = hp.pix2ang(nside, startpix)  # one pixel per ring, exactly as healpy computes it
+    keep = np.abs(90.0 - np.degrees(theta)) > bmin_deg
     return np.repeat(keep, ringpix)
 
 

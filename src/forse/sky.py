@@ -39,6 +39,7 @@ __all__ = ["synthetic_dust", "noise_variance", "galactic_profile"]
 A_HALO, S0 = 40.0, 0.05
 A_PLANE, PLANE_WIDTH_DEG = 6000.0, 3.0
 FIELD_L0_DEG, FIELD_B0_DEG = 70.0, 24.0
+SKY_STREAM = 0x5C1  # random stream of the sky, distinct from the Gaussian baseline's
 
 
 def _check_nside(nside):
@@ -121,7 +122,7 @@ def synthetic_dust(nside, seed=0, stokes="T", fwhm_arcmin=12.0, *, alpha=2.6, si
     if not 0 < p_max <= 1:
         raise ValueError(f"`p_max` must be in (0, 1], got {p_max!r}")
     lmax = beam_lmax(fwhm, nside, eps=1e-3) if lmax is None else int(lmax)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng([seed, SKY_STREAM])
 
     # Gaussian field g: unit-normalised power law, then scaled so that its beam-smoothed RMS is
     # sigma_g (the normalisation does not depend on nside beyond the band limit).
@@ -201,17 +202,15 @@ def noise_variance(nside, stokes="T", *, depth_uk_arcmin=60.0, fwhm_arcmin=12.0,
     positive(pole_gain, "pole_gain")
     sigma_b = fwhm * FWHM_TO_SIGMA  # arcmin
     base = depth ** 2 / (4 * np.pi * sigma_b ** 2)
-    # ecliptic latitude of every pixel, computed in chunks to bound memory at Nside 2048
-    rot = hp.Rotator(coord=["G", "E"])
-    npix = hp.nside2npix(nside)
-    var = np.empty(npix)
-    step = 1 << 22
-    for start in range(0, npix, step):
-        pix = np.arange(start, min(start + step, npix))
-        vec = rot(np.array(hp.pix2vec(nside, pix)))
-        sin_beta = np.abs(vec[2])
-        hits = 1.0 + (pole_gain - 1.0) * sin_beta ** 8
-        var[start:start + pix.size] = base / hits
+    # hits = 1 + (g - 1) sin^8(ecliptic latitude) is a degree-8 polynomial on the sphere, so
+    # ell <= 8 harmonics represent it exactly: evaluate it on a small grid, synthesize at nside
+    nlo = int(min(nside, 32))
+    vec = hp.Rotator(coord=["G", "E"])(np.array(hp.pix2vec(nlo, np.arange(hp.nside2npix(nlo)))))
+    hits_lo = 1.0 + (pole_gain - 1.0) * vec[2] ** 8
+    lmax = 8 if nside >= 4 else 3 * nside - 1
+    alm = hp.map2alm(hits_lo, lmax=lmax, iter=5)
+    hits = hp.alm2map(alm, nside, lmax=lmax) if nside != nlo else hits_lo
+    var = base / hits
     if stokes == "T":
         return var
     return np.array([var, 2 * var, 2 * var])

@@ -29,6 +29,7 @@ __all__ = ["beam_lmax", "smooth", "gaussian_small_scales", "fit_power_law", "gau
 
 ARCMIN = np.pi / (180.0 * 60.0)
 FWHM_TO_SIGMA = 1.0 / np.sqrt(8.0 * np.log(2.0))
+BASELINE_STREAM = 0x6A055  # random stream of the Gaussian baseline, distinct from forse.sky's
 
 
 def _sigma(fwhm_arcmin):
@@ -134,11 +135,13 @@ def fit_power_law(cl, ell_fit):
     return float(np.exp(logamp)), float(slope), pivot
 
 
-def default_ell_fit(fwhm_lr_arcmin):
-    """Fit range for the low-resolution spectrum: up to where the beam falls to 0.1, from a
-    quarter of that (at least ell = 20)."""
+def default_ell_fit(fwhm_lr_arcmin, nside=None):
+    """Fit range for the low-resolution spectrum: up to where the beam falls to 0.1 (at most
+    ``2*nside``), from a quarter of that (at least ell = 20, or half the range)."""
     hi = int(np.sqrt(2.0 * np.log(10.0)) / _sigma(fwhm_lr_arcmin))
-    return max(20, hi // 4), hi
+    if nside is not None:
+        hi = min(hi, 2 * int(nside))
+    return max(min(20, hi // 2), hi // 4), hi
 
 
 def gaussian_small_scales(lr_map, fwhm_lr_arcmin, fwhm_hr_arcmin=12.0, seed=0, *, ell_fit=None,
@@ -157,7 +160,8 @@ def gaussian_small_scales(lr_map, fwhm_lr_arcmin, fwhm_hr_arcmin=12.0, seed=0, *
         Multipole range of the power-law fit to the beam-deconvolved spectrum;
         default ``default_ell_fit(fwhm_lr_arcmin)`` ((54, 217) for 80').
     lmax : int
-        Largest multipole of the added small scales; default ``beam_lmax(fwhm_hr_arcmin)``.
+        Largest multipole of the added small scales; default
+        ``beam_lmax(fwhm_hr_arcmin, nside, eps=1e-3)`` (2508 for 12' at Nside 2048).
     modulate : bool
         Modulate the small scales by the local large-scale amplitude (default True).
     return_info : bool
@@ -183,15 +187,15 @@ def gaussian_small_scales(lr_map, fwhm_lr_arcmin, fwhm_hr_arcmin=12.0, seed=0, *
         raise ValueError("`lr_map` has no valid pixel (all UNSEEN or NaN)")
     if tqu:
         a[:, anybad] = 0.0
-    lo, hi = default_ell_fit(fwhm_lr) if ell_fit is None else (int(ell_fit[0]), int(ell_fit[1]))
+    lo, hi = default_ell_fit(fwhm_lr, nside) if ell_fit is None else (int(ell_fit[0]), int(ell_fit[1]))
     if not 2 <= lo < hi:
         raise ValueError(f"`ell_fit` must be (lo, hi) with 2 <= lo < hi, got {ell_fit!r}")
     if hi > 3 * nside - 1:
         raise ValueError(f"`ell_fit` upper end {hi} exceeds 3*nside-1 = {3 * nside - 1}")
-    lmax = beam_lmax(fwhm_hr, nside) if lmax is None else int(lmax)
+    lmax = beam_lmax(fwhm_hr, nside, eps=1e-3) if lmax is None else int(lmax)
     if not hi <= lmax <= 3 * nside - 1:
         raise ValueError(f"`lmax` must be in [{hi}, {3 * nside - 1}], got {lmax}")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng([seed, BASELINE_STREAM])  # never the sky's own draws
 
     lfit = min(3 * nside - 1, hi + 16)
     alm = hp.map2alm(a, lmax=lfit, iter=_iter_for(lfit, nside), pol=tqu)
