@@ -267,3 +267,10 @@ def test_rate_from_log_skips_resume_restarts():
                                                   (50, 6.0))]
     assert _rate_from_log(rows) == pytest.approx(30 / 15.0)
     assert np.isnan(_rate_from_log(rows[:1]))
+
+
+@pytest.mark.slow
+def test_xla_steps_are_finite(data, tmp_path):
+    s = train(data, tmp_path, TrainConfig(steps=2, jit_compile=True,
+                                          **dict(TINY, checkpoint_every=2)), progress=False)
+    assert np.all([np.all(np.isfinite(w)) for w in _weights(s["model"])])
