@@ -1,0 +1,93 @@
+"""``forse extend``: add generated 12' small scales to a low-resolution T or TQU map."""
+from __future__ import annotations
+
+import os
+
+EXAMPLE = """example:
+  forse extend dust_80arcmin.fits -o dust_12arcmin.fits --seed 1
+  forse extend dust_TQU_80arcmin.fits -o dust.fits --realizations 10 --pol-mode p-angle
+  mpiexec -n 4 forse extend dust.fits -o out.fits --realizations 8   # realizations over ranks
+"""
+
+
+def register(sub, name):
+    import argparse
+
+    p = sub.add_parser(name, help="extend a low-resolution map with generated small scales",
+                       description=__doc__, epilog=EXAMPLE,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("input", help="HEALPix FITS map: T, or T,Q,U (any Nside, RING or NEST)")
+    p.add_argument("-o", "--output", required=True,
+                   help="output FITS; with --realizations N > 1, files OUTPUT_r000.fits ...")
+    p.add_argument("--input-fwhm", type=float, default=80.0, metavar="ARCMIN",
+                   help="beam FWHM of the input map (default 80)")
+    p.add_argument("--nside", type=int, default=2048, help="output Nside (default 2048)")
+    p.add_argument("--model", default=None,
+                   help="bundled model name or .keras path (default: the bundled dust models)")
+    p.add_argument("--layout", choices=("regular", "adaptive"), default="regular")
+    p.add_argument("--size", type=float, default=20.0, metavar="DEG", help="patch size (20)")
+    p.add_argument("--overlap", type=float, default=5.0, metavar="DEG", help="patch overlap (5)")
+    p.add_argument("--seed", type=int, default=0, help="seed of realization 0 (default 0)")
+    p.add_argument("--realizations", type=int, default=1, help="number of realizations (seeds "
+                   "seed, seed+1, ...)")
+    p.add_argument("--pol-mode", choices=("qu", "p-angle"), default="qu")
+    p.add_argument("--deterministic", action="store_true",
+                   help="no input noise: one output per input (ForSE) instead of ForSE+ sampling")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or timing table")
+    return p
+
+
+def output_names(output: str, n: int) -> list[str]:
+    if n == 1:
+        return [output]
+    root, ext = os.path.splitext(output)
+    if ext == ".gz":
+        root, ext2 = os.path.splitext(root)
+        ext = ext2 + ext
+    return [f"{root}_r{i:03d}{ext or '.fits'}" for i in range(n)]
+
+
+def run(args):
+    from .. import io, parallel
+    from ..extend import Timings, extend
+
+    if args.realizations < 1:
+        raise ValueError(f"--realizations must be >= 1, got {args.realizations}")
+    names = output_names(args.output, args.realizations)
+    if not args.overwrite:
+        for name in names:
+            if os.path.exists(name):
+                raise FileExistsError(f"output {name!r} exists; pass --overwrite to replace it")
+    comm = parallel.world()
+    # Many realizations: whole realizations per rank; few: patches of each realization over ranks.
+    by_real = comm is not None and args.realizations >= parallel.size(comm)
+    todo = parallel.my_share(args.realizations, comm) if by_real else range(args.realizations)
+    verbose = not args.quiet and (parallel.rank(comm) == 0 or by_real)
+    t = Timings()
+    with t("read"):
+        maps, header = io.read_map(args.input)
+    for i in todo:
+        seed = args.seed + i
+        out = extend(maps, input_fwhm_arcmin=args.input_fwhm, nside_out=args.nside,
+                     model=args.model, layout=args.layout, size_deg=args.size,
+                     overlap_deg=args.overlap, seed=seed, stochastic=not args.deterministic,
+                     pol_mode=args.pol_mode, batch_size=args.batch_size, progress=verbose,
+                     timings=t, comm=None if by_real else comm)
+        if out is None:
+            continue
+        meta = {"SEED": seed, "INFWHM": args.input_fwhm, "OUTNSIDE": args.nside,
+                "MODEL": str(args.model or "bundled dust"), "POLMODE": args.pol_mode,
+                "LAYOUT": args.layout, "STOCHAST": not args.deterministic,
+                "INPUT": os.path.basename(args.input)[:60]}
+        for key in ("UNIT", "COORDSYS"):
+            if header.get(key):
+                meta[key] = header[key]
+        with t("write"):
+            io.write_map(names[i], out, overwrite=args.overwrite, header=meta)
+        if verbose:
+            print(f"wrote {names[i]}")
+    if verbose:
+        print("timing:\n" + t.table())
+    return 0

@@ -1,0 +1,100 @@
+"""``forse training-set``: cut (low-, high-resolution) patch pairs from a map into train /
+validation / test HDF5 files split by sky region (no patch of one split overlaps another's),
+with the ForSE target T_hr / T_lr and the Gaussian-baseline patch. Without --input, the
+built-in synthetic dust sky is used (--nside, --seed)."""
+from __future__ import annotations
+
+EXAMPLE = """examples:
+  forse training-set -o ts/ --nside 2048 -n 1000                  # synthetic sky, 320^2 at 3.75'
+  forse training-set -o ts64/ --nside 2048 -n 5000 --npix 64      # 4 deg patches
+  forse training-set -i gnilc_12arcmin.fits --variance var.fits -o ts/ --fwhm-lr 60
+  forse training-set -o tsqu/ --stokes QU -n 500 --npy            # Q/U inputs, T targets
+"""
+
+
+def register(sub, name):
+    import argparse
+
+    p = sub.add_parser(name, help="build train/validation/test patch sets",
+                       description=__doc__, epilog=EXAMPLE,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("-o", "--output", required=True, help="output folder (train.h5, ...)")
+    p.add_argument("-i", "--input", help="high-resolution HEALPix FITS map (T or T,Q,U); "
+                   "default: the synthetic dust sky")
+    p.add_argument("--lr-input", help="low-resolution map (default: --input smoothed to --fwhm-lr)")
+    p.add_argument("--variance", help="noise-variance FITS for the S/N mask (default with the "
+                   "synthetic sky: its noise_variance; otherwise no S/N cut)")
+    p.add_argument("--mask", help="0/1 mask FITS to use instead of the S/N + latitude mask")
+    p.add_argument("--nside", type=int, default=2048, help="Nside of the synthetic sky (2048)")
+    p.add_argument("--seed", type=int, default=0, help="seed (sky, centres, split, baseline)")
+    p.add_argument("-n", "--n-patches", type=int, default=1000,
+                   help="patch positions over the three splits (default 1000)")
+    p.add_argument("--npix", type=int, default=320, help="patch side in pixels (320)")
+    p.add_argument("--pixel", type=float, default=3.75, metavar="ARCMIN", help="pixel size (3.75)")
+    p.add_argument("--fwhm-hr", type=float, default=12.0, metavar="ARCMIN", help="(12)")
+    p.add_argument("--fwhm-lr", type=float, default=80.0, metavar="ARCMIN", help="(80)")
+    p.add_argument("--stokes", choices=("T", "Q", "U", "QU"), default="T",
+                   help="low-resolution inputs; targets are always T_hr/T_lr (default T)")
+    p.add_argument("--fractions", type=float, nargs=3, default=(0.8, 0.1, 0.1),
+                   metavar=("TRAIN", "VAL", "TEST"), help="split shares (0.8 0.1 0.1)")
+    p.add_argument("--min-coverage", type=float, default=0.9,
+                   help="smallest fraction of a patch inside the mask (0.9)")
+    p.add_argument("--snr", type=float, default=8.0, help="S/N threshold of the mask (8)")
+    p.add_argument("--bmin", type=float, default=10.0, metavar="DEG", help="|b| cut (10)")
+    p.add_argument("--npy", action="store_true",
+                   help="also export each split to ForSE's (2, N, npix, npix) .npy layout")
+    p.add_argument("--backend", choices=("auto", "numpy", "cpu", "cuda"), default="auto")
+    p.add_argument("--overwrite", action="store_true", help="replace existing files")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def run(args):
+    import time
+
+    import numpy as np
+
+    from .. import io
+    from ..masks import latitude_mask, training_mask, valid_pixels
+    from ..training_set import build, to_forse_npy
+
+    t0 = time.perf_counter()
+    timing = {}
+    need_pol = args.stokes != "T"
+    if args.input:
+        hr, _ = io.read_map(args.input, field=(0, 1, 2) if need_pol else 0)
+        lr = io.read_map(args.lr_input, field=(0, 1, 2) if need_pol else 0)[0] if args.lr_input else None
+        variance = io.read_map(args.variance, field=0)[0] if args.variance else None
+    else:
+        from ..sky import noise_variance, synthetic_dust
+
+        hr = synthetic_dust(args.nside, seed=args.seed, stokes="TQU" if need_pol else "T",
+                            fwhm_arcmin=args.fwhm_hr)
+        lr = None
+        variance = noise_variance(args.nside, "T", fwhm_arcmin=args.fwhm_hr)
+        timing["sky"] = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    if args.mask:
+        mask = io.read_map(args.mask, field=0)[0] > 0.5
+    elif variance is not None:
+        mask = training_mask(hr, variance, snr=args.snr, bmin_deg=args.bmin)
+    else:
+        t = hr if hr.ndim == 1 else hr[0]
+        nside = int(np.sqrt(t.size / 12))
+        mask = valid_pixels(t) & (latitude_mask(nside, args.bmin) if args.bmin > 0 else True)
+    timing["mask"] = time.perf_counter() - t1
+    t2 = time.perf_counter()
+    paths = build(hr, args.output, lr_map=lr, mask=mask, fwhm_hr_arcmin=args.fwhm_hr,
+                  fwhm_lr_arcmin=args.fwhm_lr, n_patches=args.n_patches, npix=args.npix,
+                  pixel_arcmin=args.pixel, fractions=tuple(args.fractions),
+                  min_coverage=args.min_coverage, stokes=args.stokes, seed=args.seed,
+                  overwrite=args.overwrite, progress=not args.quiet, backend=args.backend)
+    timing["build"] = time.perf_counter() - t2
+    if args.npy:
+        for split, path in paths.items():
+            to_forse_npy(path, path.with_suffix(".npy"), overwrite=args.overwrite)
+    timing["total"] = time.perf_counter() - t0
+    for split, path in paths.items():
+        print(f"wrote {path}")
+    print("timings (s): " + ", ".join(f"{k} {v:.1f}" for k, v in timing.items()))
+    return 0

@@ -1,0 +1,122 @@
+"""Training checkpoints that lose nothing.
+
+A checkpoint is a folder ``ckpt-<step:08d>`` holding ``state.npz`` (every variable of both
+networks and both optimizers, and the TensorFlow random stream) and ``meta.json`` (step, numpy
+random stream, metrics). It is written into a hidden temporary folder beside it and renamed into
+place with ``os.replace``, so a folder with that name is always complete: a run killed at any
+moment leaves the previous checkpoints intact. ``best.json`` names the best checkpoint by the
+validation score; it and the last ``keep`` checkpoints are kept, older ones are deleted.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+_NAME = re.compile(r"^ckpt-(\d{8})$")
+
+
+def checkpoint_path(folder, step: int) -> Path:
+    return Path(folder) / f"ckpt-{int(step):08d}"
+
+
+def list_checkpoints(folder) -> list[tuple[int, Path]]:
+    """Complete checkpoints in ``folder``, sorted by step."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    out = []
+    for p in folder.iterdir():
+        m = _NAME.match(p.name)
+        if m and p.is_dir() and (p / "meta.json").is_file() and (p / "state.npz").is_file():
+            out.append((int(m.group(1)), p))
+    return sorted(out)
+
+
+def latest(folder) -> Path | None:
+    found = list_checkpoints(folder)
+    return found[-1][1] if found else None
+
+
+def clean_temporaries(folder) -> None:
+    """Remove half-written temporary folders left by a killed run."""
+    folder = Path(folder)
+    if folder.is_dir():
+        for p in folder.glob(".tmp-ckpt-*"):
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def _plain(o):
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, np.generic):
+        return o.item()
+    return str(o)
+
+
+def _write_json(path: Path, obj) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        json.dump(obj, f, indent=2, sort_keys=True, default=_plain)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def save(folder, step: int, arrays: dict, meta: dict) -> Path:
+    """Write checkpoint ``step`` atomically; returns its folder."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    final = checkpoint_path(folder, step)
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-ckpt-{int(step):08d}-", dir=folder))
+    try:
+        with open(tmp / "state.npz", "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        with open(tmp / "meta.json", "w") as f:
+            json.dump(dict(meta, step=int(step)), f, indent=2, sort_keys=True)
+            f.flush()
+            os.fsync(f.fileno())
+        if final.exists():  # re-saving the same step (e.g. after a resume): replace it whole
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
+
+
+def load(path) -> tuple[dict, dict]:
+    """``(arrays, meta)`` of a checkpoint folder."""
+    path = Path(path)
+    meta = json.loads((path / "meta.json").read_text())
+    with np.load(path / "state.npz") as z:
+        arrays = {k: z[k] for k in z.files}
+    return arrays, meta
+
+
+def read_best(folder) -> dict | None:
+    p = Path(folder) / "best.json"
+    return json.loads(p.read_text()) if p.is_file() else None
+
+
+def write_best(folder, step: int, score: float, metrics: dict) -> None:
+    _write_json(Path(folder) / "best.json",
+                {"step": int(step), "score": float(score), "metrics": metrics})
+
+
+def prune(folder, keep: int) -> None:
+    """Delete all but the last ``keep`` checkpoints and the best one."""
+    best = read_best(folder)
+    best_step = None if best is None else best["step"]
+    found = list_checkpoints(folder)
+    for step, path in found[:max(0, len(found) - keep)]:
+        if step != best_step:
+            shutil.rmtree(path, ignore_errors=True)

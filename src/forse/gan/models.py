@@ -1,0 +1,236 @@
+"""Saved generators: ``.keras`` weights + a JSON model card, loading (bundled names or paths)
+and generation with optional seeded stochastic realizations (ForSE+).
+
+The generator works on *rescaled* patches: the input is a low-resolution patch mapped to [-1, 1]
+by :func:`forse.normalize.rescale` (with the card's ``normalization`` settings), the output is
+the small-scale ratio pattern in [-1, 1]; :func:`forse.normalize.to_physical` turns it into
+physical units. Stochastic realizations add seeded uniform noise U[-a, a] to the rescaled input
+and rescale it again (min-max) before the network, so one input gives many outputs and a seed
+reproduces one exactly.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+CARD_FORMAT = "forse-generator-card/1"
+NOISE_AMPLITUDE = 0.1  # default ForSE+ input noise amplitude (in rescaled units)
+BUNDLED = ("dust-T", "dust-Q", "dust-U")
+
+
+def _rescale(x, robust=True, percentiles=(0.5, 99.5)):
+    from ..normalize import rescale
+
+    return rescale(x, robust=robust, percentiles=tuple(percentiles))[0]
+
+
+def add_input_noise(x, amplitude: float, rng: np.random.Generator) -> np.ndarray:
+    """ForSE+ noise: ``x + U[-amplitude, amplitude]`` per pixel, then min-max rescaled to [-1, 1]
+    again (per patch). ``x`` is ``(..., n, n)`` already in [-1, 1]; NaN pixels stay NaN."""
+    if not (np.isfinite(amplitude) and amplitude >= 0):
+        raise ValueError(f"`noise_amplitude` must be a finite number >= 0, got {amplitude!r}")
+    x = np.asarray(x, dtype=np.float32)
+    if amplitude == 0:
+        return x
+    noisy = x + rng.uniform(-amplitude, amplitude, size=x.shape).astype(np.float32)
+    return _rescale(noisy, robust=False)
+
+
+def _atomic_json(path: Path, obj) -> None:
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(obj, f, indent=2, sort_keys=True, default=_json_default)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _json_default(o):
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(f"cannot write {type(o).__name__} to JSON")
+
+
+def make_card(*, name, patch_size, pixel_arcmin, fwhm_hr_arcmin, fwhm_lr_arcmin, input_stokes,
+              target_stokes, width, stochastic, noise_amplitude, robust, percentiles,
+              ell_range=(300, 1000), training=None, metrics=None) -> dict:
+    """The JSON model card written beside a ``.keras`` generator."""
+    from .. import __version__
+
+    return {
+        "format": CARD_FORMAT,
+        "name": name,
+        "patch_size": int(patch_size),
+        "pixel_arcmin": float(pixel_arcmin),
+        "fwhm_hr_arcmin": float(fwhm_hr_arcmin),
+        "fwhm_lr_arcmin": float(fwhm_lr_arcmin),
+        "stokes": input_stokes,
+        "target_stokes": target_stokes,
+        "width": float(width),
+        "stochastic": bool(stochastic),
+        "noise_amplitude": float(noise_amplitude),
+        "normalization": {"robust": bool(robust), "percentiles": [float(p) for p in percentiles],
+                          "ell_range": [float(e) for e in ell_range]},
+        "training": dict(training or {}),
+        "metrics": dict(metrics or {}),
+        "forse_version": __version__,
+    }
+
+
+def save_generator(model, path, card: dict) -> Path:
+    """Write ``model`` to ``path`` (``.keras``) and ``card`` to the ``.json`` beside it, atomically."""
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise ValueError(f"`path` must end in .keras, got {str(path)!r}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".keras", dir=path.parent)
+    os.close(fd)
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    _atomic_json(path.with_suffix(".json"), card)
+    return path
+
+
+class Generator:
+    """A loaded generator: ``.model`` (Keras), ``.card`` (dict), ``.path``; calling it is
+    :func:`generate` with this model."""
+
+    def __init__(self, model, card: dict | None = None, path=None):
+        self.model = model
+        self.card = dict(card or {})
+        self.path = path
+        self._fn = None
+
+    def __repr__(self):
+        return (f"Generator(name={self.card.get('name')!r}, stokes={self.card.get('stokes')!r}, "
+                f"width={self.card.get('width')!r}, path={str(self.path)!r})")
+
+    def predict(self, x: np.ndarray, batch_size: int = 8) -> np.ndarray:
+        """Run the network on rescaled ``(N, n, n)`` float32 patches (no noise)."""
+        import tensorflow as tf
+
+        if self._fn is None:
+            self._fn = tf.function(lambda t: self.model(t, training=False), reduce_retracing=True)
+        out = np.empty(x.shape, dtype=np.float32)
+        for i in range(0, len(x), batch_size):
+            out[i:i + batch_size] = self._fn(tf.constant(x[i:i + batch_size, ..., None]))[..., 0]
+        return out
+
+    def __call__(self, x, **kwargs):
+        return generate(self, x, **kwargs)
+
+
+def _bundled_path(name: str):
+    return resources.files("forse.gan").joinpath("models", f"{name}.keras")
+
+
+def resolve_model_path(path_or_name) -> Path:
+    """The ``.keras`` file for a bundled name ("dust-T", "dust-Q", "dust-U") or a path."""
+    if not isinstance(path_or_name, (str, os.PathLike)):
+        raise TypeError(f"`path_or_name` must be a bundled model name or a path, got "
+                        f"{type(path_or_name).__name__}")
+    s = os.fspath(path_or_name)
+    if s in BUNDLED:
+        p = Path(str(_bundled_path(s)))
+        if not p.is_file():
+            raise FileNotFoundError(f"bundled model {s!r} is missing from the installed package "
+                                    f"(looked for {p})")
+        return p
+    p = Path(s)
+    if p.suffix != ".keras" and not p.exists():
+        p = p.with_name(p.name + ".keras")
+    if not p.is_file():
+        raise FileNotFoundError(f"no generator at {s!r}: expected a .keras file or one of the "
+                                f"bundled names {BUNDLED}")
+    return p
+
+
+def load_generator(path_or_name, *, with_card: bool = False):
+    """Load a generator (``.keras`` + card) by bundled name or path.
+
+    Returns a :class:`Generator`, or ``(generator, card)`` with ``with_card=True``.
+    """
+    import keras
+
+    path = resolve_model_path(path_or_name)
+    model = keras.models.load_model(path, compile=False)
+    card_path = path.with_suffix(".json")
+    card = json.loads(card_path.read_text()) if card_path.is_file() else {}
+    gen = Generator(model, card, path)
+    return (gen, gen.card) if with_card else gen
+
+
+def _as_generator(generator) -> Generator:
+    if isinstance(generator, Generator):
+        return generator
+    if isinstance(generator, (str, os.PathLike)):
+        return load_generator(generator)
+    import keras
+
+    if isinstance(generator, keras.Model):
+        return Generator(generator)
+    raise TypeError(f"`generator` must be a forse.gan.Generator, a Keras model, a bundled name or "
+                    f"a path, got {type(generator).__name__}")
+
+
+def generate(generator, x, *, seed=None, stochastic=None, noise_amplitude=None,
+             batch_size: int = 8) -> np.ndarray:
+    """Small-scale patches in [-1, 1] from rescaled low-resolution patches.
+
+    Parameters
+    ----------
+    generator : Generator, Keras model, bundled name ("dust-T", ...) or ``.keras`` path.
+    x : (n, n) or (N, n, n) array in [-1, 1]: low-resolution patches rescaled with
+        ``forse.normalize.rescale`` (the card's ``normalization`` settings); n a multiple of 4.
+        NaN pixels are fed as 0 and come back NaN.
+    seed : seeds the input noise of a stochastic realization (int or numpy Generator); the same
+        seed gives the same output; None draws fresh entropy.
+    stochastic : add ForSE+ noise; None follows the model card (False without a card).
+    noise_amplitude : the noise half-width; None follows the card (default 0.1).
+    batch_size : patches per network call.
+
+    Returns float32 of the shape of ``x``. Use ``forse.normalize.to_physical`` for physical units.
+    """
+    gen = _as_generator(generator)
+    a = np.asarray(x)
+    if a.dtype.kind not in "fiu":
+        raise TypeError(f"`x` must be a real numeric array, got dtype {a.dtype}")
+    if a.ndim not in (2, 3):
+        raise ValueError(f"`x` must be one patch (n, n) or a stack (N, n, n), got shape {a.shape}")
+    n0, n1 = a.shape[-2:]
+    if n0 != n1 or n0 % 4 or n0 == 0:
+        raise ValueError(f"`x` patches must be square with a side that is a multiple of 4, got "
+                         f"{n0}x{n1}")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"`batch_size` must be a positive integer, got {batch_size!r}")
+    stack = a.reshape((-1, n0, n1)).astype(np.float32)
+    if stochastic is None:
+        stochastic = bool(gen.card.get("stochastic", False))
+    if noise_amplitude is None:
+        noise_amplitude = float(gen.card.get("noise_amplitude", NOISE_AMPLITUDE))
+    bad = ~np.isfinite(stack)
+    if stochastic:
+        stack = add_input_noise(stack, float(noise_amplitude), np.random.default_rng(seed))
+    stack = np.where(bad, np.float32(0), stack)
+    out = gen.predict(stack, batch_size=batch_size)
+    out[bad] = np.nan
+    return out.reshape(a.shape)

@@ -1,0 +1,247 @@
+"""Beam smoothing and the Gaussian small-scale baseline.
+
+Harmonic transforms use healpy with an ``lmax`` set by the beam (``beam_lmax``): a Gaussian beam
+of FWHM ``f`` is below ``eps`` (1e-5) beyond ``ell = sqrt(2 ln(1/eps)) / sigma``, so an 80'
+beam needs ell <= 486 and a 12' beam ell <= 3240, far fewer than ``3*nside-1`` at Nside 2048.
+
+Missing pixels (UNSEEN or NaN) are set to zero before a transform and are UNSEEN again in the
+output; pixels next to a hole are therefore biased low and should be masked by the caller
+(``forse.training_set`` does this).
+
+``gaussian_small_scales`` is the baseline that every forse quality figure is compared with, in
+the spirit of PySM's d10/d11 dust models: the beam-deconvolved spectrum of the low-resolution
+map is fitted with a power law over ``ell_fit`` (TT, EE, BB separately, plus the TE correlation
+coefficient), Gaussian harmonic coefficients are drawn for the power missing between the two
+beams, ``D_fit(ell) * (B_hr(ell)**2 - B_lr(ell)**2)``, their map is modulated by the local
+large-scale amplitude (|I| for T, the polarized intensity P for Q and U, each divided by its
+RMS over the valid sky so that the sky-averaged power is the fitted one) and added to the
+low-resolution map.
+"""
+from __future__ import annotations
+
+import healpy as hp
+import numpy as np
+
+from ._checks import nside_of, positive
+
+__all__ = ["beam_lmax", "smooth", "gaussian_small_scales", "fit_power_law", "gaussian_alm",
+           "default_ell_fit"]
+
+ARCMIN = np.pi / (180.0 * 60.0)
+FWHM_TO_SIGMA = 1.0 / np.sqrt(8.0 * np.log(2.0))
+BASELINE_STREAM = 0x6A055  # random stream of the Gaussian baseline, distinct from forse.sky's
+
+
+def _sigma(fwhm_arcmin):
+    return fwhm_arcmin * ARCMIN * FWHM_TO_SIGMA
+
+
+def beam_lmax(fwhm_arcmin, nside, eps=1e-5):
+    """Multipole beyond which a Gaussian beam of ``fwhm_arcmin`` is below ``eps``, capped at
+    ``3*nside-1``."""
+    fwhm = positive(fwhm_arcmin, "fwhm_arcmin")
+    ell = int(np.ceil(np.sqrt(2.0 * np.log(1.0 / eps)) / _sigma(fwhm)))
+    return int(min(3 * nside - 1, max(ell, 8)))
+
+
+def _as_maps(m, name):
+    a = np.asarray(m)
+    if a.dtype.kind not in "fiu":
+        raise TypeError(f"`{name}` must be a real numeric array, got dtype {a.dtype}")
+    if a.ndim not in (1, 2):
+        raise ValueError(f"`{name}` must have shape (npix,) or (k, npix), got {a.shape}")
+    nside = nside_of(a.shape[-1], name)
+    a = np.array(a, dtype=np.float64)  # copy: holes are zero-filled below
+    bad = ~np.isfinite(a) | (a == hp.UNSEEN)
+    a[bad] = 0.0
+    return a, bad, nside
+
+
+def _iter_for(lmax, nside):
+    # healpy's ring quadrature is accurate when lmax is well below nside (max error ~1e-4 of
+    # the map RMS at Nside 2048, lmax 486 for a dust-like spectrum); iterate once above.
+    return 0 if lmax <= nside // 2 else 1
+
+
+def smooth(m, fwhm_arcmin, *, lmax=None, pol=None, iter=None):
+    """Smooth a map ``(npix,)`` or a stack ``(k, npix)`` (RING) with a Gaussian beam.
+
+    ``pol`` (default: True for a ``(3, npix)`` stack) treats rows 1, 2 as Q, U (spin-2
+    smoothing through E and B); otherwise every row is smoothed as a scalar. ``lmax`` defaults
+    to ``beam_lmax(fwhm_arcmin, nside)``. Returns float64 maps of the input's shape.
+    """
+    fwhm = positive(fwhm_arcmin, "fwhm_arcmin")
+    a, bad, nside = _as_maps(m, "m")
+    if pol is None:
+        pol = a.ndim == 2 and a.shape[0] == 3
+    if pol and (a.ndim != 2 or a.shape[0] != 3):
+        raise ValueError(f"pol=True needs a (3, npix) T, Q, U stack, got shape {a.shape}")
+    lmax = beam_lmax(fwhm, nside) if lmax is None else int(lmax)
+    if lmax < 1 or lmax > 3 * nside - 1:
+        raise ValueError(f"`lmax` must be in [1, {3 * nside - 1}] for nside {nside}, got {lmax}")
+    it = _iter_for(lmax, nside) if iter is None else int(iter)
+    rows = [a] if pol or a.ndim == 1 else list(a)
+    out = []
+    for row in rows:
+        alm = hp.map2alm(row, lmax=lmax, iter=it, pol=bool(pol))
+        alm = hp.smoothalm(alm, fwhm=fwhm * ARCMIN, pol=bool(pol), inplace=False)
+        out.append(hp.alm2map(alm, nside, lmax=lmax, pol=bool(pol)))
+    res = np.asarray(out[0] if (pol or a.ndim == 1) else out, dtype=np.float64)
+    res[bad] = hp.UNSEEN
+    return res
+
+
+def gaussian_alm(rng, cls, lmax):
+    """Seeded Gaussian harmonic coefficients (healpy ordering).
+
+    ``cls`` is one spectrum ``(lmax+1,)`` -> one alm array, or ``(TT, EE, BB, TE)`` -> three
+    correlated alm arrays (T, E, B). Uses ``rng`` (numpy Generator), not numpy's global state.
+    """
+    ell, emm = hp.Alm.getlm(lmax)
+    n = ell.size
+
+    def unit():
+        z = rng.standard_normal(n) + 1j * rng.standard_normal(n)
+        z *= np.sqrt(0.5)
+        z[emm == 0] = np.sqrt(2.0) * z.real[emm == 0]  # m = 0 coefficients are real, unit variance
+        return z
+
+    cls = np.asarray(cls, dtype=np.float64)
+    if cls.ndim == 1:
+        return np.sqrt(np.clip(cls[ell], 0, None)) * unit()
+    tt, ee, bb, te = (np.clip(c, 0, None) if k < 3 else c for k, c in enumerate(cls))
+    zt, ze, zb = unit(), unit(), unit()
+    st = np.sqrt(tt)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cte = np.where(st > 0, te / st, 0.0)
+    res = np.sqrt(np.clip(ee - cte ** 2, 0, None))
+    return np.array([st[ell] * zt, cte[ell] * zt + res[ell] * ze, np.sqrt(bb)[ell] * zb])
+
+
+def fit_power_law(cl, ell_fit):
+    """Weighted least-squares fit of ``log cl = log A + slope * log(ell / ell_pivot)`` over
+    ``ell_fit = (lo, hi)`` (weights 2l+1). Returns ``(A, slope, ell_pivot)``."""
+    lo, hi = int(ell_fit[0]), int(ell_fit[1])
+    ell = np.arange(lo, hi + 1)
+    y = np.asarray(cl)[lo:hi + 1]
+    good = y > 0
+    if good.sum() < 3:
+        raise ValueError(f"cannot fit a power law over ell_fit={tuple(ell_fit)}: fewer than 3 "
+                         "positive multipoles (map empty or beam too wide for that range?)")
+    pivot = float(np.sqrt(lo * hi))
+    x = np.log(ell[good] / pivot)
+    w = 2 * ell[good] + 1.0
+    slope, logamp = np.polyfit(x, np.log(y[good]), 1, w=np.sqrt(w))
+    return float(np.exp(logamp)), float(slope), pivot
+
+
+def default_ell_fit(fwhm_lr_arcmin, nside=None):
+    """Fit range for the low-resolution spectrum: up to where the beam falls to 0.1 (at most
+    ``2*nside``), from a quarter of that (at least ell = 20, or half the range)."""
+    hi = int(np.sqrt(2.0 * np.log(10.0)) / _sigma(fwhm_lr_arcmin))
+    if nside is not None:
+        hi = min(hi, 2 * int(nside))
+    return max(min(20, hi // 2), hi // 4), hi
+
+
+def gaussian_small_scales(lr_map, fwhm_lr_arcmin, fwhm_hr_arcmin=12.0, seed=0, *, ell_fit=None,
+                          lmax=None, modulate=True, return_info=False):
+    """The low-resolution map plus modulated Gaussian small scales (the Gaussian baseline).
+
+    Parameters
+    ----------
+    lr_map : array ``(npix,)`` (T) or ``(3, npix)`` (T, Q, U), RING
+        Map at resolution ``fwhm_lr_arcmin``; UNSEEN/NaN pixels are ignored and stay UNSEEN.
+    fwhm_lr_arcmin, fwhm_hr_arcmin : float
+        Beams of the input and of the wanted output; ``fwhm_lr_arcmin > fwhm_hr_arcmin``.
+    seed : int
+        Seed of the Gaussian draw (numpy Generator).
+    ell_fit : (int, int)
+        Multipole range of the power-law fit to the beam-deconvolved spectrum;
+        default ``default_ell_fit(fwhm_lr_arcmin)`` ((54, 217) for 80').
+    lmax : int
+        Largest multipole of the added small scales; default
+        ``beam_lmax(fwhm_hr_arcmin, nside, eps=1e-3)`` (2508 for 12' at Nside 2048).
+    modulate : bool
+        Modulate the small scales by the local large-scale amplitude (default True).
+    return_info : bool
+        Also return a dict with the fitted amplitudes, slopes and TE correlation.
+
+    Returns
+    -------
+    ndarray like ``lr_map`` (float64), or ``(map, info)``.
+    """
+    fwhm_lr = positive(fwhm_lr_arcmin, "fwhm_lr_arcmin")
+    fwhm_hr = positive(fwhm_hr_arcmin, "fwhm_hr_arcmin")
+    if fwhm_lr <= fwhm_hr:
+        raise ValueError(f"`fwhm_lr_arcmin` ({fwhm_lr:g}) must be larger than `fwhm_hr_arcmin` "
+                         f"({fwhm_hr:g}): the baseline adds the scales between the two beams")
+    a, bad, nside = _as_maps(lr_map, "lr_map")
+    tqu = a.ndim == 2
+    if tqu and a.shape[0] != 3:
+        raise ValueError(f"`lr_map` must be (npix,) or a (3, npix) T, Q, U stack, got {a.shape}")
+    anybad = bad.any(axis=0) if tqu else bad
+    valid = ~anybad
+    fsky = valid.mean()
+    if fsky == 0:
+        raise ValueError("`lr_map` has no valid pixel (all UNSEEN or NaN)")
+    if tqu:
+        a[:, anybad] = 0.0
+    lo, hi = default_ell_fit(fwhm_lr, nside) if ell_fit is None else (int(ell_fit[0]), int(ell_fit[1]))
+    if not 2 <= lo < hi:
+        raise ValueError(f"`ell_fit` must be (lo, hi) with 2 <= lo < hi, got {ell_fit!r}")
+    if hi > 3 * nside - 1:
+        raise ValueError(f"`ell_fit` upper end {hi} exceeds 3*nside-1 = {3 * nside - 1}")
+    lmax = beam_lmax(fwhm_hr, nside, eps=1e-3) if lmax is None else int(lmax)
+    if not hi <= lmax <= 3 * nside - 1:
+        raise ValueError(f"`lmax` must be in [{hi}, {3 * nside - 1}], got {lmax}")
+    rng = np.random.default_rng([seed, BASELINE_STREAM])  # never the sky's own draws
+
+    lfit = min(3 * nside - 1, hi + 16)
+    alm = hp.map2alm(a, lmax=lfit, iter=_iter_for(lfit, nside), pol=tqu)
+    cl = np.atleast_2d(hp.alm2cl(alm)) / fsky  # TT (EE BB TE EB TB)
+    b_lr = hp.gauss_beam(fwhm_lr * ARCMIN, lmax=lmax, pol=True)
+    b_hr = hp.gauss_beam(fwhm_hr * ARCMIN, lmax=lmax, pol=True)
+    ell = np.arange(lmax + 1, dtype=np.float64)
+    ell[0] = 1.0
+    info = {"ell_fit": (lo, hi), "lmax": lmax}
+    spectra = []
+    for k, name in enumerate(("TT", "EE", "BB")[: 3 if tqu else 1]):
+        col = 0 if k == 0 else 1  # T beam for TT, spin-2 (grad) beam for EE and BB
+        deconv = cl[k] / b_lr[: lfit + 1, col] ** 2
+        amp, slope, pivot = fit_power_law(deconv, (lo, hi))
+        info[name] = {"amplitude": amp, "slope": slope, "ell_pivot": pivot}
+        d_fit = amp * (ell / pivot) ** slope
+        missing = np.clip(b_hr[:, col] ** 2 - b_lr[:, col] ** 2, 0, None)
+        c = d_fit * missing
+        c[:2] = 0.0
+        spectra.append(c)
+    if tqu:
+        sel = slice(lo, hi + 1)
+        den = np.sqrt(np.clip(cl[0][sel] * cl[1][sel], 1e-300, None))
+        w = 2 * np.arange(lo, hi + 1) + 1.0
+        r = float(np.clip(np.sum(w * cl[3][sel] / den) / w.sum(), -0.99, 0.99))
+        info["TE_correlation"] = r
+        spectra.append(r * np.sqrt(spectra[0] * spectra[1]))
+        ss = hp.alm2map(gaussian_alm(rng, spectra, lmax), nside, lmax=lmax, pol=True)
+    else:
+        ss = hp.alm2map(gaussian_alm(rng, spectra[0], lmax), nside, lmax=lmax)
+    if modulate:
+        if tqu:
+            mod_t = np.abs(a[0])
+            mod_p = np.hypot(a[1], a[2])
+            ss[0] *= mod_t / np.sqrt(np.mean(mod_t[valid] ** 2))
+            norm_p = np.sqrt(np.mean(mod_p[valid] ** 2))
+            if norm_p > 0:
+                ss[1:] *= mod_p / norm_p
+        else:
+            mod_t = np.abs(a)
+            norm = np.sqrt(np.mean(mod_t[valid] ** 2))
+            if norm > 0:
+                ss *= mod_t / norm
+    out = a + ss
+    if tqu:
+        out[:, anybad] = hp.UNSEEN
+    else:
+        out[anybad] = hp.UNSEEN
+    return (out, info) if return_info else out

@@ -1,0 +1,164 @@
+"""Saved generators and model cards, generation, stochastic realizations, bundled models."""
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorflow")
+
+from forse.gan import (BUNDLED, Generator, add_input_noise, build_generator, generate,  # noqa: E402
+                       load_generator, make_card, save_generator)
+from forse.gan.metrics import minkowski_overlap, minmax  # noqa: E402
+from forse.normalize import rescale  # noqa: E402
+
+
+def _card(**kw):
+    base = dict(name="t", patch_size=16, pixel_arcmin=3.75, fwhm_hr_arcmin=12.0, fwhm_lr_arcmin=80.0,
+                input_stokes="T", target_stokes="T", width=0.125, stochastic=True,
+                noise_amplitude=0.1, robust=True, percentiles=(0.5, 99.5),
+                training={"command": "forse train x y", "data_seed": 3, "steps": 10},
+                metrics={"test": {"v0": 0.5}})
+    base.update(kw)
+    return make_card(**base)
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    import keras
+
+    keras.utils.set_random_seed(5)
+    g = build_generator(None, width=0.125)
+    path = tmp_path_factory.mktemp("model") / "tiny.keras"
+    save_generator(g, path, _card())
+    return path, g
+
+
+def _inputs(n=6, npix=32, seed=0):
+    from scipy.ndimage import gaussian_filter
+
+    rng = np.random.default_rng(seed)
+    lr = gaussian_filter(rng.standard_normal((n, npix, npix)), (0, 4, 4), mode="wrap")
+    return rescale(lr)[0].astype(np.float32)
+
+
+def test_save_load_round_trip(saved):
+    path, g = saved
+    gen, card = load_generator(path, with_card=True)
+    assert isinstance(gen, Generator) and gen.card == card
+    assert card == json.loads(path.with_suffix(".json").read_text())
+    assert card["normalization"] == {"robust": True, "percentiles": [0.5, 99.5],
+                                     "ell_range": [300.0, 1000.0]}
+    assert card["training"]["data_seed"] == 3 and card["stochastic"] is True
+    x = _inputs()
+    ref = np.asarray(g(x[..., None], training=False))[..., 0]
+    out = generate(gen, x, stochastic=False)
+    np.testing.assert_allclose(out, ref, rtol=0, atol=1e-6)
+    # a path without the suffix, and a str, work too
+    np.testing.assert_array_equal(generate(str(path.with_suffix("")), x, stochastic=False), out)
+
+
+def test_stochastic_realizations(saved):
+    gen = load_generator(saved[0])
+    x = _inputs(n=8)
+    a = generate(gen, x, seed=1)
+    b = generate(gen, x, seed=1)
+    c = generate(gen, x, seed=2)
+    np.testing.assert_array_equal(a, b)  # same seed, same realization
+    assert np.abs(a - c).max() > 1e-3  # another seed, another realization
+    # statistically equivalent: same per-patch mean and spread, overlapping Minkowski bands
+    draws = np.stack([generate(gen, x, seed=s) for s in range(6)])
+    means, stds = draws.mean(axis=(2, 3)), draws.std(axis=(2, 3))
+    assert np.all(means.std(axis=0) < 0.1 * stds.mean())
+    assert np.all(np.abs(stds / stds.mean(axis=0) - 1) < 0.1)
+    ov = minkowski_overlap(draws[0], draws[1])
+    assert min(ov["v0"], ov["v1"], ov["v2"]) > 0.7, ov
+    # not stochastic: the seed is ignored and the input is untouched
+    np.testing.assert_array_equal(generate(gen, x, seed=1, stochastic=False),
+                                  generate(gen, x, seed=2, stochastic=False))
+
+
+def test_input_noise_is_forse_plus():
+    x = _inputs(n=3)
+    y = add_input_noise(x, 0.2, np.random.default_rng(0))
+    assert y.shape == x.shape and y.dtype == np.float32
+    np.testing.assert_allclose(y.min(axis=(1, 2)), -1, atol=1e-6)
+    np.testing.assert_allclose(y.max(axis=(1, 2)), 1, atol=1e-6)
+    # definition: x + U[-a, a] from the given stream, then min-max rescaled per patch
+    noise = np.random.default_rng(0).uniform(-0.2, 0.2, x.shape)
+    noisy = x + noise
+    lo, hi = noisy.min(axis=(1, 2))[:, None, None], noisy.max(axis=(1, 2))[:, None, None]
+    np.testing.assert_allclose(y, 2 * (noisy - lo) / (hi - lo) - 1, atol=2e-6)
+    assert np.abs(y - x).mean() > 0.05
+    np.testing.assert_array_equal(add_input_noise(x, 0.0, np.random.default_rng(0)), x)
+
+
+def test_nan_pixels_stay_nan(saved):
+    gen = load_generator(saved[0])
+    x = _inputs(n=2)
+    x[0, 3, 4] = np.nan
+    out = generate(gen, x, seed=0)
+    assert np.isnan(out[0, 3, 4]) and np.isfinite(np.delete(out.ravel(), 3 * 32 + 4)).all()
+
+
+def test_single_patch_and_batches(saved):
+    gen = load_generator(saved[0])
+    x = _inputs(n=5)
+    all_ = generate(gen, x, stochastic=False, batch_size=2)
+    np.testing.assert_allclose(generate(gen, x[3], stochastic=False), all_[3], atol=1e-6)
+
+
+@pytest.mark.parametrize("x, exc, match", [
+    (np.zeros((2, 30, 30)), ValueError, "multiple of 4"),
+    (np.zeros((2, 32, 16)), ValueError, "square"),
+    (np.zeros(32), ValueError, "shape"),
+    (np.zeros((2, 32, 32), dtype=complex), TypeError, "dtype"),
+])
+def test_generate_bad_input(saved, x, exc, match):
+    with pytest.raises(exc, match=match):
+        generate(saved[1], x)
+
+
+def test_generate_bad_generator_and_noise(saved):
+    with pytest.raises(TypeError, match="generator"):
+        generate(42, np.zeros((1, 16, 16)))
+    with pytest.raises(ValueError, match="noise_amplitude"):
+        generate(saved[1], _inputs(n=1), stochastic=True, noise_amplitude=-1)
+    with pytest.raises(ValueError, match="batch_size"):
+        generate(saved[1], _inputs(n=1), batch_size=0)
+
+
+def test_load_errors(tmp_path, saved):
+    with pytest.raises(FileNotFoundError, match="no generator"):
+        load_generator(tmp_path / "missing.keras")
+    with pytest.raises(FileNotFoundError, match="bundled names"):
+        load_generator("dust-X")
+    with pytest.raises(TypeError, match="path_or_name"):
+        load_generator(3)
+    with pytest.raises(ValueError, match=r"\.keras"):
+        save_generator(saved[1], tmp_path / "m.h5", _card())
+
+
+def test_minmax_and_overlap_of_identical_sets():
+    x = _inputs(n=4)
+    m = minmax(x * 3 + 7)
+    np.testing.assert_allclose(m.min(axis=(1, 2)), -1)
+    np.testing.assert_allclose(m.max(axis=(1, 2)), 1)
+    ov = minkowski_overlap(x, x * 5 - 2)  # min-max rescaling makes them identical
+    assert ov == pytest.approx({"v0": 1.0, "v1": 1.0, "v2": 1.0, "score": 1.0})
+    with pytest.raises(ValueError, match="same patch size"):
+        minkowski_overlap(x, x[:, :16, :16])
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+def test_bundled_models_load_and_reproduce(name):
+    gen, card = load_generator(name, with_card=True)
+    assert card["name"] == name and card["pixel_arcmin"] == 3.75
+    assert card["stokes"] == name[-1] and card["target_stokes"] == "T"
+    assert card["training"]["command"].startswith("forse train")
+    assert {"v0", "v1", "v2"} <= set(card["metrics"]["test"])
+    x = _inputs(n=2, npix=64)
+    a, b = generate(gen, x, seed=7), generate(gen, x, seed=7)
+    assert np.all(np.isfinite(a)) and np.abs(a).max() <= 1
+    np.testing.assert_array_equal(a, b)
+    if card["stochastic"]:
+        assert np.abs(a - generate(gen, x, seed=8)).max() > 1e-3

@@ -1,0 +1,206 @@
+import healpy as hp
+import numpy as np
+import pytest
+
+from forse.smoothing import (beam_lmax, default_ell_fit, fit_power_law, gaussian_alm,
+                             gaussian_small_scales, smooth)
+
+ARC = np.pi / 180 / 60
+
+
+def _bandlimited(nside, lmax, seed, pol=False):
+    rng = np.random.default_rng(seed)
+    cl = np.zeros(lmax + 1)
+    cl[2:] = np.arange(2, lmax + 1, dtype=float) ** -2.5
+    if pol:
+        alm = gaussian_alm(rng, [cl, 0.5 * cl, 0.2 * cl, 0.3 * cl], lmax)
+        return alm, hp.alm2map(alm, nside, lmax=lmax, pol=True)
+    alm = gaussian_alm(rng, cl, lmax)
+    return alm, hp.alm2map(alm, nside, lmax=lmax)
+
+
+def test_beam_lmax():
+    assert beam_lmax(80.0, 2048) == 486
+    assert beam_lmax(12.0, 2048) == 3238
+    assert beam_lmax(12.0, 2048, eps=1e-3) == 2508
+    assert beam_lmax(12.0, 64) == 191  # capped at 3*nside-1
+    b = hp.gauss_beam(80 * ARC, lmax=600)
+    assert b[486] < 1e-5 < b[480]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_smooth_matches_analytic_beam_on_bandlimited_map(dtype):
+    """A band-limited map smoothed = alm2map(alm * B_ell): an exact oracle."""
+    nside, lmax = 64, 60
+    alm, m = _bandlimited(nside, lmax, seed=2)
+    fwhm = 200.0
+    expected = hp.alm2map(hp.almxfl(alm, hp.gauss_beam(fwhm * ARC, lmax=lmax)), nside, lmax=lmax)
+    got = smooth(m.astype(dtype), fwhm, lmax=lmax, iter=3)
+    tol = 1e-6 if dtype == np.float64 else 1e-5  # HEALPix quadrature (3 iterations) ~1e-7
+    err = np.abs(got - expected).max() / np.abs(expected).max()
+    assert err < tol, f"max rel error {err:.2e}"
+    assert got.dtype == np.float64
+
+
+def test_smooth_matches_healpy_and_default_lmax_is_enough():
+    _, m = _bandlimited(256, 3 * 256 - 1, seed=0)  # red spectrum, power up to the pixel scale
+    ref = hp.smoothing(m, fwhm=80 * ARC, iter=3)  # full 3*nside-1, 3 iterations
+    got = smooth(m, 80.0)  # beam-limited lmax, iteration chosen for speed
+    err = np.abs(got - ref)
+    assert err.max() < 2e-3 * ref.std() and err.mean() < 2e-4 * ref.std()
+    np.testing.assert_allclose(smooth(m, 80.0, lmax=3 * 256 - 1, iter=3), ref, rtol=0, atol=1e-12)
+
+
+def test_smooth_pol_and_stack():
+    nside, lmax = 32, 40
+    alm, m = _bandlimited(nside, lmax, seed=4, pol=True)
+    fwhm = 300.0
+    b = hp.gauss_beam(fwhm * ARC, lmax=lmax, pol=True)
+    expected = hp.alm2map([hp.almxfl(alm[0], b[:, 0]), hp.almxfl(alm[1], b[:, 1]),
+                           hp.almxfl(alm[2], b[:, 2])], nside, lmax=lmax, pol=True)
+    got = smooth(m, fwhm, lmax=lmax, iter=3)
+    assert np.abs(got - expected).max() < 3e-6 * np.abs(expected).max()
+    rows = smooth(m, fwhm, pol=False, lmax=lmax, iter=3)  # three scalar maps
+    np.testing.assert_allclose(rows[0], got[0], atol=1e-12 * np.abs(got[0]).max())
+    with pytest.raises(ValueError, match="pol=True needs"):
+        smooth(m[:2], fwhm, pol=True)
+
+
+def test_smooth_keeps_unseen():
+    m = np.ones(hp.nside2npix(16))
+    m[5] = hp.UNSEEN
+    m[7] = np.nan
+    out = smooth(m, 600.0)
+    assert out[5] == hp.UNSEEN and out[7] == hp.UNSEEN
+    assert np.all(np.isfinite(out))
+
+
+@pytest.mark.parametrize("args, exc, match", [
+    ((np.zeros(12), 0.0), ValueError, "fwhm_arcmin"),
+    ((np.zeros(13), 10.0), ValueError, "not 12\\*nside"),
+    ((np.array(["x"] * 12), 10.0), TypeError, "dtype"),
+])
+def test_smooth_errors(args, exc, match):
+    with pytest.raises(exc, match=match):
+        smooth(*args)
+    with pytest.raises(ValueError, match="lmax"):
+        smooth(np.zeros(12), 10.0, lmax=100)
+
+
+def test_fit_power_law_exact():
+    ell = np.arange(301, dtype=float)
+    cl = np.zeros(301)
+    cl[1:] = 3.0 * (ell[1:] / 50.0) ** -2.7
+    amp, slope, piv = fit_power_law(cl, (20, 200))
+    assert slope == pytest.approx(-2.7, abs=1e-10)
+    assert amp * (50.0 / piv) ** slope == pytest.approx(3.0, rel=1e-10)
+    with pytest.raises(ValueError, match="fewer than 3"):
+        fit_power_law(np.zeros(301), (20, 200))
+
+
+def test_gaussian_alm_statistics_and_seed():
+    lmax = 200
+    cl = np.linspace(1.0, 2.0, lmax + 1)
+    a = gaussian_alm(np.random.default_rng(1), cl, lmax)
+    np.testing.assert_array_equal(a, gaussian_alm(np.random.default_rng(1), cl, lmax))
+    ell, m = hp.Alm.getlm(lmax)
+    assert np.all(a[m == 0].imag == 0)
+    ratio = hp.alm2cl(a)[50:] / cl[50:]
+    assert abs(ratio.mean() - 1) < 0.03
+    tt, ee, bb, te = cl, 0.5 * cl, 0.1 * cl, 0.6 * np.sqrt(0.5) * cl
+    t, e, b = gaussian_alm(np.random.default_rng(2), [tt, ee, bb, te], lmax)
+    rho = hp.alm2cl(t, e)[20:].sum() / np.sqrt(hp.alm2cl(t)[20:].sum() * hp.alm2cl(e)[20:].sum())
+    assert rho == pytest.approx(0.6, abs=0.03)
+    assert abs(hp.alm2cl(t, b)[20:].sum()) / hp.alm2cl(t)[20:].sum() < 0.05
+
+
+def _power_law_sky(nside, slope, seed, fwhm, pol=False):
+    lmax = 3 * nside - 1
+    ell = np.arange(lmax + 1, dtype=float)
+    cl = np.zeros(lmax + 1)
+    cl[2:] = (ell[2:] / 100.0) ** slope
+    b = hp.gauss_beam(fwhm * ARC, lmax=lmax, pol=True)
+    rng = np.random.default_rng(seed)
+    if pol:
+        alm = gaussian_alm(rng, [cl, 0.4 * cl, 0.2 * cl, 0.2 * cl], lmax)
+        alm = [hp.almxfl(alm[0], b[:, 0]), hp.almxfl(alm[1], b[:, 1]), hp.almxfl(alm[2], b[:, 2])]
+        return hp.alm2map(alm, nside, lmax=lmax, pol=True)
+    return hp.alm2map(hp.almxfl(gaussian_alm(rng, cl, lmax), b[:, 0]), nside, lmax=lmax)
+
+
+def test_gaussian_small_scales_recovers_the_missing_power():
+    """On a Gaussian power-law sky seen at 80', the baseline's fitted slope is the truth's and
+    its spectrum at small scales is the 12' truth's (no modulation: a stationary sky)."""
+    nside = 256
+    lr = _power_law_sky(nside, -2.6, seed=3, fwhm=80.0)
+    out, info = gaussian_small_scales(lr, 80.0, 12.0, seed=1, modulate=False, return_info=True)
+    assert info["TT"]["slope"] == pytest.approx(-2.6, abs=0.1)
+    ell = np.arange(3 * nside)
+    truth_cl = np.zeros(3 * nside)
+    truth_cl[2:] = (ell[2:] / 100.0) ** -2.6 * hp.gauss_beam(12 * ARC, lmax=3 * nside - 1)[2:] ** 2
+    cl = hp.anafast(out, lmax=3 * nside - 1, iter=0)
+    band = slice(300, 500)  # where the 80' map has lost > 99.9 % of the power
+    assert cl[band].sum() / truth_cl[band].sum() == pytest.approx(1.0, abs=0.15)
+    # large scales: the input's plus the (small) independent missing power
+    low = slice(5, 40)
+    b_lr2 = hp.gauss_beam(80 * ARC, lmax=40)[low] ** 2
+    b_hr2 = hp.gauss_beam(12 * ARC, lmax=40)[low] ** 2
+    expect = 1 + (b_hr2 - b_lr2) / b_lr2
+    ratio = cl[low] / hp.anafast(lr, lmax=40, iter=0)[low]
+    assert np.abs(ratio - expect).max() < 0.25  # a random draw: cosmic variance per ell
+    assert abs(np.mean(ratio - expect)) < 0.03 and np.abs(ratio - expect).mean() < 0.08
+
+
+def test_baseline_draws_are_independent_of_the_sky_with_the_same_seed():
+    """The same seed for the sky and the baseline must not reproduce the sky's small scales."""
+    from forse.sky import synthetic_dust
+
+    truth = synthetic_dust(128, seed=4, fwhm_arcmin=30.0)
+    lr = smooth(truth, 120.0)
+    ss = gaussian_small_scales(lr, 120.0, 30.0, seed=4) - lr
+    true_ss = truth - lr
+    rho = np.corrcoef(ss / lr, true_ss / lr)[0, 1]
+    assert abs(rho) < 0.05
+
+
+def test_gaussian_small_scales_tqu_and_modulation():
+    nside = 128
+    lr = _power_law_sky(nside, -2.5, seed=5, fwhm=80.0, pol=True)
+    lr[0] += 10 * np.abs(lr[0]).max() * (1 + np.cos(hp.pix2ang(nside, np.arange(lr.shape[1]))[0]))
+    out, info = gaussian_small_scales(lr, 80.0, 12.0, seed=2, return_info=True)
+    assert out.shape == lr.shape
+    for k in ("TT", "EE", "BB"):
+        assert info[k]["slope"] == pytest.approx(-2.5, abs=0.3), k
+    ss = out[0] - lr[0]
+    bright = lr[0] > np.median(lr[0])
+    assert np.std(ss[bright]) > 1.5 * np.std(ss[~bright])  # modulated by the local amplitude
+    again = gaussian_small_scales(lr, 80.0, 12.0, seed=2)
+    np.testing.assert_array_equal(out, again)
+    assert not np.array_equal(out, gaussian_small_scales(lr, 80.0, 12.0, seed=3))
+
+
+def test_gaussian_small_scales_unseen_and_errors():
+    nside = 64
+    lr = 100 + _power_law_sky(nside, -2.5, seed=1, fwhm=120.0)
+    lr[:50] = hp.UNSEEN
+    out = gaussian_small_scales(lr, 120.0, 30.0, seed=0)
+    assert np.all(out[:50] == hp.UNSEEN) and np.all(np.isfinite(out[50:]))
+    with pytest.raises(ValueError, match="must be larger than `fwhm_hr_arcmin`"):
+        gaussian_small_scales(lr, 12.0, 12.0)
+    with pytest.raises(ValueError, match="must be larger than `fwhm_hr_arcmin`"):
+        gaussian_small_scales(lr, 10.0, 12.0)
+    with pytest.raises(ValueError, match="ell_fit"):
+        gaussian_small_scales(lr, 120.0, 30.0, ell_fit=(50, 20))
+    with pytest.raises(ValueError, match="exceeds 3\\*nside-1"):
+        gaussian_small_scales(lr, 120.0, 30.0, ell_fit=(20, 500))
+    with pytest.raises(ValueError, match="T, Q, U stack"):
+        gaussian_small_scales(np.zeros((2, 12 * 64 * 64)), 120.0, 30.0)
+    with pytest.raises(ValueError, match="no valid pixel"):
+        gaussian_small_scales(np.full(12 * 16 * 16, hp.UNSEEN), 120.0, 30.0)
+
+
+def test_default_ell_fit():
+    lo, hi = default_ell_fit(80.0)
+    assert (lo, hi) == (54, 217)
+    b = hp.gauss_beam(80 * ARC, lmax=300)
+    assert b[hi] == pytest.approx(0.1, rel=0.02)
