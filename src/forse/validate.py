@@ -8,7 +8,7 @@ map, the reference and the baseline, and measures:
   and the overlap fraction of their mean +- 1 sigma bands: map vs reference, baseline vs
   reference. Small scales are ``hr / lr`` for T (ForSE's m_ss) and ``hr - lr`` for Q and U
   (a ratio is undefined where the low-resolution Q/U cross zero); ``lr`` is each map smoothed
-  to ``fwhm_lr_arcmin`` (or the given ``lowres`` map).
+  with a ``fwhm_lr_arcmin`` beam, as in ``forse.training_set`` (or the given ``lowres`` map).
 * flat-sky binned spectra of each patch (``forse.spectra.flat_power_spectrum``) and their ratio
   to the reference;
 * masked full-sky pseudo-C_ell TT, EE, BB, TE (``forse.spectra.masked_cl``), of the maps and of
@@ -192,29 +192,27 @@ def seam_check(ss_power, ref_power=None, *, size_deg=20.0, overlap_deg=5.0, nsid
         p = np.where(np.isfinite(p), p, hp.UNSEEN)
         return hp.ud_grade(p, nside_out, pess=False)
 
+    nside_out = min(int(nside_out), nside_of(np.shape(ss_power)[-1], "ss_power"))
     pw = down(ss_power)
     good = pw != hp.UNSEEN
-    if ref_power is not None:
-        rp = down(ref_power)
-        good &= (rp != hp.UNSEEN) & (rp > 0)
-        ratio = np.where(good, pw / np.where(good, rp, 1.0), np.nan)
-    else:
-        ratio = np.where(good, pw, np.nan)
+    rp = down(ref_power) if ref_power is not None else np.ones_like(pw)
+    good &= (rp != hp.UNSEEN) & (rp > 0)
     if keep is not None:
-        kd = hp.ud_grade(keep.astype(np.float64), nside_out) > 0.99
-        ratio = np.where(kd, ratio, np.nan)
+        good &= hp.ud_grade(keep.astype(np.float64), nside_out) > 0.99
+    ratio = np.where(good, pw / np.where(good, rp, 1.0), np.nan)
     lon, lat = regular(size_deg, overlap_deg)
     count = _coverage(nside_out, lon, lat, size_deg)
-    fin = np.isfinite(ratio)
-    over = fin & (count >= 2)
-    single = fin & (count == 1)
+    over = good & (count >= 2)
+    single = good & (count == 1)
     if not over.any() or not single.any():
         raise ValueError("seam check: the mask leaves no overlap zone or no single-coverage zone")
-    res = {"overlap_mean": float(np.mean(ratio[over])), "centre_mean": float(np.mean(ratio[single])),
+    # ratios of summed power per zone: robust where the reference power is small
+    res = {"overlap_power": float(pw[over].mean()), "centre_power": float(pw[single].mean()),
            "n_overlap_pixels": int(over.sum()), "n_centre_pixels": int(single.sum()),
            "relative_to_reference": ref_power is not None, "nside": int(nside_out),
            "size_deg": float(size_deg), "overlap_deg": float(overlap_deg)}
-    res["overlap_over_centre"] = res["overlap_mean"] / res["centre_mean"]
+    res["overlap_over_centre"] = float((pw[over].sum() / rp[over].sum())
+                                       / (pw[single].sum() / rp[single].sum()))
     return res, ratio, count
 
 
@@ -227,8 +225,7 @@ def _binned(cl, edges):
     names = [k for k in ("TT", "EE", "BB", "TE") if k in cl]
     out = {}
     for k in names:
-        ell, b = spectra.bin_cl(cl[k], edges)
-        out[k] = b[0]
+        ell, out[k] = spectra.bin_cl(cl[k], edges)
     out["ell"] = ell
     if "EE" in out:
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -256,6 +253,7 @@ def _write_json(path, obj):
     fd, tmp = tempfile.mkstemp(dir=d, suffix=".tmp")
     with os.fdopen(fd, "w") as f:
         json.dump(_tolist(obj), f, indent=1, allow_nan=False)
+    os.chmod(tmp, 0o666 & ~_umask())
     os.replace(tmp, path)
 
 
@@ -321,7 +319,7 @@ def validate(map, reference=None, baseline=None, mask=None, out_dir=None, *, low
     fwhm_hr = positive(fwhm_hr_arcmin, "fwhm_hr_arcmin")
     if fwhm_lr <= fwhm_hr:
         raise ValueError(f"`fwhm_lr_arcmin` ({fwhm_lr}) must be larger than `fwhm_hr_arcmin` ({fwhm_hr})")
-    kernel = np.sqrt(fwhm_lr ** 2 - fwhm_hr ** 2)
+    kernel = fwhm_lr  # as forse.training_set: lr = smooth(hr, fwhm_lr)
     pol = nf == 3
 
     # low-resolution versions (the denominators of the small-scale ratio)
@@ -366,10 +364,11 @@ def validate(map, reference=None, baseline=None, mask=None, out_dir=None, *, low
                              "inside it; pass other `patches` or a larger mask")
     hr, ss = {}, {}
     for k in names:
-        both = healpix_to_patches(np.concatenate([maps[k], lrs[k]]), lon, lat, npix, pixel_arcmin,
-                                  pol=False, backend=backend)
-        hr[k] = both[:, :nf]
-        ss[k] = small_scale_patches(both[:, :nf], both[:, nf:], fields)
+        # Q/U in the patch frame, as in forse.training_set
+        p_hr = healpix_to_patches(maps[k], lon, lat, npix, pixel_arcmin, pol=pol, backend=backend)
+        p_lr = healpix_to_patches(lrs[k], lon, lat, npix, pixel_arcmin, pol=pol, backend=backend)
+        hr[k] = p_hr.reshape(lon.size, nf, npix, npix)
+        ss[k] = small_scale_patches(hr[k], p_lr.reshape(hr[k].shape), fields)
         use &= np.all(np.isfinite(ss[k]), axis=(1, 2, 3))
     if not use.any():
         raise ValueError(f"no validation patch is free of NaN/UNSEEN pixels (of {n_req})")
@@ -431,7 +430,7 @@ def validate(map, reference=None, baseline=None, mask=None, out_dir=None, *, low
     lmax_ = spectra.default_lmax(nside) if lmax is None else int(lmax)
     import healpy as hp
 
-    bk = hp.gauss_beam(kernel * ARCMIN, lmax=lmax_, pol=pol)
+    bk = hp.gauss_beam(kernel * ARCMIN, lmax=lmax_, pol=True)
     hp_filter = {"TT": (1 - bk[:, 0]) ** 2}
     if pol:
         hp_filter.update({"EE": (1 - bk[:, 1]) ** 2, "BB": (1 - bk[:, 2]) ** 2,
@@ -509,3 +508,9 @@ def validate(map, reference=None, baseline=None, mask=None, out_dir=None, *, low
             summary["timings_s"]["total"] = round(time.perf_counter() - t0, 3)
         _write_json(os.path.join(out_dir, "summary.json"), summary)
     return summary
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
