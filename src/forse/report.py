@@ -64,7 +64,9 @@ def fig_mollweide(maps, lrs):
         t = maps[k][0]
         im = _imshow(axes[r, 0], _moll(np.log10(np.where(t > 0, t, np.nan))), f"{LABELS[k]}: log10 T")
         fig.colorbar(im, ax=axes[r, 0], shrink=0.7)
-        im = _imshow(axes[r, 1], _moll(t - lrs[k][0]), f"{LABELS[k]}: T small scales (m - lr)", sym=True)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rel = t / lrs[k][0] - 1.0
+        im = _imshow(axes[r, 1], _moll(rel), f"{LABELS[k]}: T small scales (m / lr - 1)", sym=True)
         fig.colorbar(im, ax=axes[r, 1], shrink=0.7)
     return _png(fig)
 
@@ -118,11 +120,16 @@ def _spectra_panel(fig, gs, col, ell, curves, ratios, title, logy=True):
     axr = fig.add_subplot(gs[1, col], sharex=ax)
     for k, cl in curves.items():
         y = np.asarray(cl, dtype=float)
-        ax.plot(ell, y if logy else ell * y, color=COLORS[k], label=LABELS[k], lw=1.2)
+        ax.plot(ell, y, color=COLORS[k], label=LABELS[k], lw=1.2)
     for k, r in ratios.items():
         axr.plot(ell, np.asarray(r, dtype=float), color=COLORS[k], lw=1.2)
     axr.axhline(1.0, color="gray", lw=0.8, ls="--")
+    axr.set_visible(bool(ratios))
     ax.set_xscale("log")
+    from matplotlib.ticker import NullFormatter
+
+    for a in (ax, axr):
+        a.xaxis.set_minor_formatter(NullFormatter())
     if logy:
         ax.set_yscale("log")
     ax.set_title(title, fontsize=9)
@@ -140,14 +147,17 @@ def fig_spectra(summary):
     gs = fig.add_gridspec(2, len(specs), height_ratios=[3, 1.2])
     ell = np.asarray(fs["binned"][names[0]]["ell"])
     for c, s in enumerate(specs):
+        if s == "TE":  # the correlation coefficient; a TE ratio is meaningless near TE = 0
+            curves = {k: fs["binned"][k]["rTE"] for k in names}
+            ax = _spectra_panel(fig, gs, c, ell, curves, {}, r"$r^{TE}_\ell$ = TE / sqrt(TT EE)",
+                                logy=False)
+            continue
         curves = {k: fs["binned"][k][s] for k in names}
         ratios = {}
         if "reference" in names:
             ratios = {k: np.asarray(fs["binned"][k][s], float) / np.asarray(fs["binned"]["reference"][s], float)
                       for k in names if k != "reference"}
-        ax = _spectra_panel(fig, gs, c, ell, curves, ratios,
-                            f"{s} (masked sky, fsky={fs['fsky']:.2f})" if s != "TE" else r"$\ell$ TE",
-                            logy=s != "TE")
+        ax = _spectra_panel(fig, gs, c, ell, curves, ratios, f"{s} (fsky={fs['fsky']:.2f})")
         if c == 0:
             ax.legend(fontsize=8)
     fig.tight_layout()
