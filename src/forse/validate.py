@@ -188,17 +188,25 @@ def seam_check(ss_power, ref_power=None, *, size_deg=20.0, overlap_deg=5.0, nsid
 
     from .tiling import regular
 
-    def down(p):
-        p = np.where(np.isfinite(p), p, hp.UNSEEN)
-        return hp.ud_grade(p, nside_out, pess=False)
+    nside_in = nside_of(np.shape(ss_power)[-1], "ss_power")
+    nside_out = min(int(nside_out), nside_in)
+    # parent low-resolution pixel of every pixel (RING): one index, then bincount averages
+    shift = 2 * (int(np.log2(nside_in)) - int(np.log2(nside_out)))
+    parent = hp.nest2ring(nside_out, hp.ring2nest(nside_in, np.arange(12 * nside_in ** 2)) >> shift)
+    n_out = 12 * nside_out ** 2
 
-    nside_out = min(int(nside_out), nside_of(np.shape(ss_power)[-1], "ss_power"))
+    def down(p):
+        fin = np.isfinite(p)
+        cnt = np.bincount(parent[fin], minlength=n_out)
+        tot = np.bincount(parent[fin], weights=p[fin], minlength=n_out)
+        return np.where(cnt > 0, tot / np.maximum(cnt, 1), hp.UNSEEN)
+
     pw = down(ss_power)
     good = pw != hp.UNSEEN
     rp = down(ref_power) if ref_power is not None else np.ones_like(pw)
     good &= (rp != hp.UNSEEN) & (rp > 0)
     if keep is not None:
-        good &= hp.ud_grade(keep.astype(np.float64), nside_out) > 0.99
+        good &= np.bincount(parent, weights=keep, minlength=n_out) / (1 << shift) > 0.99
     ratio = np.where(good, pw / np.where(good, rp, 1.0), np.nan)
     lon, lat = regular(size_deg, overlap_deg)
     count = _coverage(nside_out, lon, lat, size_deg)
@@ -328,8 +336,13 @@ def validate(map, reference=None, baseline=None, mask=None, out_dir=None, *, low
         from .smoothing import gaussian_small_scales
 
         lr_in = np.where(np.isnan(lrs["map"]), 0.0, lrs["map"])
-        maps["baseline"] = np.asarray(gaussian_small_scales(lr_in if pol else lr_in[0], fwhm_lr,
-                                                            fwhm_hr, seed)).reshape(nf, -1)
+        # small scales to the spectra's lmax (the 12' beam is ~1% there at Nside 2048)
+        from .smoothing import default_ell_fit
+
+        lmax_b = spectra.default_lmax(nside) if lmax is None else int(lmax)
+        lmax_b = int(np.clip(lmax_b, default_ell_fit(fwhm_lr)[1], 3 * nside - 1))
+        base = gaussian_small_scales(lr_in if pol else lr_in[0], fwhm_lr, fwhm_hr, seed, lmax=lmax_b)
+        maps["baseline"] = np.asarray(base).reshape(nf, -1)
         baseline_kind = "gaussian"
     elif baseline is not None:
         a = _load(baseline, "baseline")
