@@ -24,7 +24,8 @@ def _rmap(nside, k=None, seed=0, dtype=np.float64):
 
 
 def _smooth_map(nside, fwhm_arcmin, seed=1):
-    lmax = 3 * nside - 1
+    sigma = np.radians(fwhm_arcmin / 60.0) / np.sqrt(8 * np.log(2))
+    lmax = min(3 * nside - 1, int(6.0 / sigma))  # the beam is < 1e-7 beyond
     np.random.seed(seed)
     alm = hp.synalm((np.arange(lmax + 1) + 1.0) ** -2.0, lmax=lmax)
     return hp.alm2map(hp.smoothalm(alm, fwhm=np.radians(fwhm_arcmin / 60.0)), nside)
@@ -213,10 +214,10 @@ def test_nan_patches_are_skipped(backend):
     assert np.all(allnan == hp.UNSEEN)
 
 
-def _zones(nside, lon, lat, npix, pixel_arcmin):
-    """Taper value of each pixel in its nearest patch: 1 = patch centre zone, < 1 = overlap."""
+def _zones(nside, lon, lat, npix, pixel_arcmin, step):
+    """Taper value of every `step`-th pixel in its nearest patch: 1 = patch centre, < 1 = overlap."""
     er, ee, en = P._frames(lon, lat)
-    v = np.stack(hp.pix2vec(nside, np.arange(12 * nside**2)), axis=-1)
+    v = np.stack(hp.pix2vec(nside, np.arange(0, 12 * nside**2, step)), axis=-1)
     t = np.empty(len(v))
     c, d = (npix - 1) / 2, np.radians(pixel_arcmin / 60)
     for s in range(0, len(v), 1 << 16):
@@ -235,8 +236,10 @@ def _round_trip(nside, fwhm, npix, pixel_arcmin, layout, backend):
     p = P.healpix_to_patches(m, lon, lat, npix, pixel_arcmin, backend=backend)
     back = P.patches_to_healpix(p, lon, lat, nside, pixel_arcmin, backend=backend)
     err = (back - m) / m.std()
-    zone = _zones(nside, lon, lat, npix, pixel_arcmin)
     rms = np.sqrt(np.mean(err**2))
+    step = max(1, (12 * nside**2) // 3_000_000)  # a few million pixels are plenty for the zones
+    zone = _zones(nside, lon, lat, npix, pixel_arcmin, step)
+    err = err[::step]
     centre = np.sqrt(np.mean(err[zone == 1] ** 2))
     overlap = np.sqrt(np.mean(err[zone < 1] ** 2))
     return rms, centre, overlap
