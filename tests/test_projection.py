@@ -477,3 +477,26 @@ def test_cuda_backproject_matches_cpu(dtype, interpolation, nest):
     again = cp.asnumpy(P.patches_to_healpix(cp.asarray(p), lon, lat, 64, 30.0, backend="cuda",
                                             **kw)[0])
     np.testing.assert_array_equal(b, again)  # deterministic: no atomics
+
+
+@needs_cpu
+def test_large_stacks_are_chunked():
+    """More maps than one kernel call takes (16) are split and put back in order."""
+    m = _rmap(8, k=17, seed=12)
+    a = P.healpix_to_patches(m, LON[:3], LAT[:3], 6, 120.0, backend="numpy")
+    b = P.healpix_to_patches(m, LON[:3], LAT[:3], 6, 120.0, backend="cpu")
+    assert b.shape == (3, 17, 6, 6)
+    assert np.allclose(a, b, rtol=0, atol=1e-10), _err(b, a)
+    lon, lat = tiling.regular()
+    p = np.random.default_rng(3).standard_normal((lon.size, 17, 8, 8))
+    a, wa = P.patches_to_healpix(p, lon, lat, 4, 150.0, backend="numpy", return_weights=True)
+    b, wb = P.patches_to_healpix(p, lon, lat, 4, 150.0, backend="cpu", return_weights=True)
+    assert b.shape == (17, 192)
+    assert np.allclose(a, b, rtol=0, atol=1e-10) and np.allclose(wa, wb, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_scalar_centre_and_integer_map(backend):
+    m = np.arange(12 * 4 * 4)  # integers become float64
+    p = P.healpix_to_patches(m, 10.0, 20.0, 5, 60.0, backend=backend)
+    assert p.shape == (1, 5, 5) and p.dtype == np.float64
