@@ -144,12 +144,33 @@ def numba_kernels():
 
 
 def best_of(fn, repeats):
-    times = []
+    """Best wall time over repeats, the process CPU time of that run, and the result. On a
+    shared machine the CPU time shows the cost when the cores are not all ours."""
+    best = (np.inf, np.inf)
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         out = fn()
-        times.append(time.perf_counter() - t0)
-    return min(times), out
+        t, c = time.perf_counter() - t0, time.process_time() - c0
+        best = min(best, (t, c))
+    return best[0], best[1], out
+
+
+def machine():
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{model}, {os.cpu_count()} logical CPUs"
+
+
+def show(name, t, c, npatch):
+    print(f"{name:32s} wall {t:7.3f} s {1e3 * t / npatch:7.3f} ms/patch | "
+          f"cpu {c:7.3f} s {1e3 * c / npatch:7.3f} ms/patch", flush=True)
 
 
 def main(argv=None):
@@ -166,32 +187,42 @@ def main(argv=None):
     make = dust_like if args.data == "dust" else beam_grf
     images = make(args.npatch, args.npix, seed=0)
     u = np.linspace(-3.5, 3.5, args.nthresh)
-    res = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+    res = {"machine": machine(),
            "npatch": args.npatch, "npix": args.npix, "nthresh": args.nthresh,
-           "data": args.data, "repeats": args.repeats, "times_s": {}}
+           "data": args.data, "repeats": args.repeats, "times_s": {}, "cpu_s": {},
+           "loadavg_before": os.getloadavg()}
     ref = None
     for name, kw, arr in [("forse cpu float64, all threads", {}, images),
                           ("forse cpu float64, 1 thread", {"nthreads": 1}, images),
                           ("forse cpu float32, all threads", {}, images.astype(np.float32))]:
         mk.functionals(arr[:2], u, backend="cpu", **kw)  # warm-up
-        t, out = best_of(lambda: mk.functionals(arr, u, backend="cpu", **kw), args.repeats)
+        t, c, out = best_of(lambda: mk.functionals(arr, u, backend="cpu", **kw), args.repeats)
         ref = out if ref is None else ref
         res["times_s"][name] = t
-        print(f"{name:36s} {t:8.3f} s  {1e3 * t / args.npatch:7.3f} ms/patch", flush=True)
+        res["cpu_s"][name] = c
+        show(name, t, c, args.npatch)
     if not args.no_numba:
         serial, parallel = numba_kernels()
         for name, fn in [("numba serial", serial), ("numba parallel", parallel)]:
             fn(images[:1, :16, :16].copy(), u)  # compile outside the timing
-            t, out = best_of(lambda: fn(images, u), 1 if "serial" in name else args.repeats)
+            t, c, out = best_of(lambda: fn(images, u), 1 if "serial" in name else args.repeats)
             for a, b in zip(out, ref):
                 assert np.allclose(a, b, rtol=1e-9, atol=1e-6), "numba and forse disagree"
             res["times_s"][name] = t
-            print(f"{name:36s} {t:8.3f} s  {1e3 * t / args.npatch:7.3f} ms/patch", flush=True)
+            res["cpu_s"][name] = c
+            show(name, t, c, args.npatch)
         tf = res["times_s"]["forse cpu float64, all threads"]
         res["ratio_vs_numba_parallel"] = res["times_s"]["numba parallel"] / tf
         res["ratio_vs_numba_serial"] = res["times_s"]["numba serial"] / tf
+        res["ratio_cpu_time_1thread_vs_numba_serial"] = (
+            res["cpu_s"]["numba serial"] / res["cpu_s"]["forse cpu float64, 1 thread"])
         print(f"speed-up vs numba parallel: {res['ratio_vs_numba_parallel']:.1f}x, "
-              f"vs numba serial: {res['ratio_vs_numba_serial']:.1f}x")
+              f"vs numba serial: {res['ratio_vs_numba_serial']:.1f}x (wall); "
+              f"1 thread vs numba serial in CPU time: "
+              f"{res['ratio_cpu_time_1thread_vs_numba_serial']:.1f}x")
+    res["loadavg_after"] = os.getloadavg()
+    print(f"load average before/after: {res['loadavg_before'][0]:.2f} / "
+          f"{res['loadavg_after'][0]:.2f} (other processes share the cores)")
     if args.json:
         tmp = args.json + ".tmp"
         with open(tmp, "w") as fh:

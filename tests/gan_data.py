@@ -12,6 +12,7 @@ def _field(rng, n, npix, sigma):
 
 
 def write_set(folder, *, npix=32, counts=(24, 8, 8), seed=0, stokes="T"):
+    """stokes "QU" writes two entries per position (component 1 and 2), as forse training-set."""
     """train/validation/test.h5 with lr (smooth, positive), target (non-Gaussian ratio ~ 1),
     hr = lr * target and gauss (lr times a Gaussian ratio)."""
     rng = np.random.default_rng(seed)
@@ -25,5 +26,8 @@ def write_set(folder, *, npix=32, counts=(24, 8, 8), seed=0, stokes="T"):
                 f[k] = v.astype(np.float32)
             f["lon_deg"] = rng.uniform(0, 360, n)
             f["lat_deg"] = rng.uniform(-60, 60, n)
+            comp = {"T": 0, "Q": 1, "U": 2}
+            f["component"] = (np.array([comp[stokes]] * n, np.uint8) if len(stokes) == 1 else
+                              np.arange(n, dtype=np.uint8) % 2 + 1)
             f.attrs.update(nside=64, fwhm_hr_arcmin=12.0, fwhm_lr_arcmin=80.0, pixel_arcmin=3.75,
                            npix=npix, seed=seed, split=split, stokes=stokes, forse_version="test")

@@ -84,6 +84,8 @@ def test_resume_equals_uninterrupted(data, tmp_path):
     resumed = train(data, tmp_path / "part", TrainConfig(steps=12, **cfg), resume=True,
                     progress=False)
     assert resumed["resumed_from"] == 8 and resumed["steps"] == 12
+    card = json.loads((tmp_path / "part" / "generator.json").read_text())
+    assert card["training"]["steps"] == 12 and card["training"]["resumes"] == []
     for x, y in zip(_weights(full["model"]), _weights(resumed["model"])):
         np.testing.assert_array_equal(x, y)
     full_log = (tmp_path / "full" / "log.csv").read_text().splitlines()
@@ -140,8 +142,15 @@ def test_refuses_to_overwrite_and_checks_resume_settings(data, tmp_path):
     with pytest.raises(ValueError, match=r"different settings \['width'\]"):
         train(data, tmp_path, TrainConfig(steps=8, **dict(TINY, width=0.25)), resume=True,
               progress=False)
-    s = train(data, tmp_path, TrainConfig(steps=4, **TINY), overwrite=True, progress=False)
+    s = train(data, tmp_path, TrainConfig(steps=4, **TINY), overwrite=True, progress=False,
+              command="forse train a b")
     assert s["resumed_from"] == 0
+    s = train(data, tmp_path, None, resume=True, steps=6, progress=False,
+              command="forse train a b --resume --steps 6")
+    assert s["resumed_from"] == 4 and s["steps"] == 6
+    card = json.loads((tmp_path / "generator.json").read_text())
+    assert card["training"]["command"] == "forse train a b"
+    assert card["training"]["resumes"] == ["forse train a b --resume --steps 6"]
 
 
 @pytest.mark.parametrize("kwargs, match", [
@@ -225,3 +234,27 @@ def test_sigkill_then_resume_continues_from_checkpoint(data, tmp_path):
     for x, y in zip(_weights(tmp_path / "run" / "generator.keras"),
                     _weights(tmp_path / "ref" / "generator.keras")):
         np.testing.assert_array_equal(x, y)
+
+
+def test_polarization_sets_select_by_component(tmp_path):
+    from forse.gan.train import read_split
+
+    write_set(tmp_path, npix=16, counts=(8, 4, 4), stokes="QU")
+    q, attrs = read_split(tmp_path, "train", "Q")
+    u, _ = read_split(tmp_path, "train", "U")
+    assert attrs["stokes"] == "QU" and len(q["lr"]) == len(u["lr"]) == 4
+    import h5py
+
+    with h5py.File(tmp_path / "train.h5") as f:
+        np.testing.assert_array_equal(q["lr"], f["lr"][0::2])
+        np.testing.assert_array_equal(u["target"], f["target"][1::2])
+    with pytest.raises(ValueError, match="holds no 'T' inputs"):
+        read_split(tmp_path, "train", "T")
+    s = train(tmp_path, tmp_path / "out", TrainConfig(steps=2, input_stokes="U",
+                                                      **dict(TINY, checkpoint_every=2)),
+              progress=False)
+    assert json.loads((tmp_path / "out" / "generator.json").read_text())["stokes"] == "U"
+    assert s["steps"] == 2
+    with pytest.raises(ValueError, match="target_stokes"):
+        train(tmp_path, tmp_path / "o2", TrainConfig(steps=2, target_stokes="Q", **TINY),
+              progress=False)

@@ -141,10 +141,22 @@ def test_gaussian_field_theory():
 TOL = {np.float64: 1e-11, np.float32: 1e-11}
 
 
+@pytest.fixture(params=["simd", "portable"])
+def cpu_path(request):
+    """Run a test with the AVX2 path of the CPU kernel (where the CPU has it) and without."""
+    core = _dispatch._core
+    before = core.minkowski_cpu_simd(-1) if core is not None else False
+    if core is not None:
+        core.minkowski_cpu_simd(1 if request.param == "simd" else 0)
+    yield request.param
+    if core is not None:
+        core.minkowski_cpu_simd(1 if before else 0)
+
+
 @needs_cpu
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("nthreads", [1, 2])
-def test_cpu_matches_numpy(dtype, nthreads):
+def test_cpu_matches_numpy(dtype, nthreads, cpu_path):
     rng = np.random.default_rng(11)
     img = rng.standard_normal((5, 37, 29)).astype(dtype)
     img[1, 10:14, 3:9] = dtype(0.25)  # plateau exactly at a threshold: equal corners
@@ -164,6 +176,19 @@ def test_cpu_matches_numpy(dtype, nthreads):
 
 
 @needs_cpu
+def test_cpu_paths_agree_on_fields(cpu_path):
+    """Smooth fields with many thresholds: cells crossed by several thresholds exercise every
+    slot of the SIMD path and the per-cell remainder."""
+    f, sigma, _ = gaussian_field(96, 1.2, 3, seed=7)
+    f[1, 40, 50] = np.nan
+    u = np.linspace(-3, 3, 64) * sigma
+    ref = mk.functionals(f, u, backend="numpy")
+    got = mk.functionals(f, u, backend="cpu")
+    for name, a, b in zip(("v0", "v1", "v2"), got, ref):
+        assert_close(a, b, 1e-11, 1e-11 * 96 * 96, name)
+
+
+@needs_cpu
 def test_cpu_deterministic_and_layouts():
     rng = np.random.default_rng(5)
     base = rng.standard_normal((3, 64, 80))
@@ -177,6 +202,9 @@ def test_cpu_deterministic_and_layouts():
     d = mk.functionals(np.ascontiguousarray(strided), u, backend="numpy")
     for x, y in zip(c, d):
         assert_close(x, y, 1e-11, 1e-8, "strided")
+    big_endian = base.astype(">f8")
+    for x, y in zip(mk.functionals(big_endian, u, backend="cpu"), a):
+        assert np.array_equal(x, y)
     ints = (base * 10).astype(np.int32)
     for x, y in zip(mk.functionals(ints, u * 10, backend="cpu"),
                     mk.functionals(ints.astype(np.float64), u * 10, backend="numpy")):
@@ -198,6 +226,19 @@ def test_shapes_order_and_normalize(backend):
     for x, y in zip(vn, v):
         assert_close(x, y / (20 * 29), 1e-15, 0, "normalize")
     assert np.all((vn[0] >= 0) & (vn[0] <= 1))
+
+
+@needs_cpu
+def test_many_small_images_and_empty_stack():
+    """More images than one batch of the C++ kernel (2048), and no image at all."""
+    rng = np.random.default_rng(8)
+    img = rng.standard_normal((2100, 4, 5))
+    u = np.array([-0.5, 0.0, 0.7])
+    for a, b in zip(mk.functionals(img, u, backend="cpu"), mk.functionals(img, u, backend="numpy")):
+        assert_close(a, b, 1e-12, 1e-12, "batches")
+    for backend in CPU_BACKENDS:
+        v = mk.functionals(np.zeros((0, 4, 5)), u, backend=backend)
+        assert all(x.shape == (0, 3) for x in v)
 
 
 @pytest.mark.parametrize("backend", CPU_BACKENDS)

@@ -111,25 +111,39 @@ def _high_pass(maps, ell_keep, pol):
     return maps - np.atleast_2d(lowmap)
 
 
-def _generate(gen, x, seed, stochastic):
+def _generate(gen, x, seeds, stochastic):
+    """Generator output for rescaled patches ``x``; patch i's ForSE+ noise is drawn from its own
+    seed ``seeds[i]``, so a realization does not depend on batch sizes or MPI ranks."""
     from . import gan
 
-    return gan.generate(gen, x, seed=seed, stochastic=stochastic)
+    if stochastic is None:
+        stochastic = bool(gen.card.get("stochastic", False))
+    if stochastic:
+        amp = float(gen.card.get("noise_amplitude", 0.1))
+        x = np.stack([gan.add_input_noise(xi, amp, np.random.default_rng(s))
+                      for xi, s in zip(x, seeds)])
+    return gan.generate(gen, x, stochastic=False)
 
 
 def _small_scales(gens, lr, gauss, card, seed, stochastic, pol_mode, timings):
     """Generated small-scale patches for one batch: HR - LR in physical units.
 
+    seed: one entropy list per patch ([seed, patch index]).
     lr, gauss: (B, k, n, n) with k=1 (T) or 2 (Q, U in the patch frame)."""
     from .normalize import rescale, to_physical
 
-    px = card["pixel_arcmin"]
+    norm = card.get("normalization", {})
+    opts = {"pixel_arcmin": card["pixel_arcmin"], "robust": norm.get("robust", True),
+            "ell_range": tuple(norm.get("ell_range", (300, 1000)))}
     if lr.shape[1] == 1:
         with timings("infer"):
-            x, _, _ = rescale(lr[:, 0])
+            x, _, _ = rescale(lr[:, 0], robust=opts["robust"])
             g = _generate(gens["T"], x, seed, stochastic)
         with timings("normalize"):
-            hr = to_physical(g, lr[:, 0], gauss[:, 0], pixel_arcmin=px)
+            # the ratio HR/LR needs LR > 0: floor the modulation where a T map dips to <= 0
+            t = lr[:, 0]
+            floor = 1e-3 * np.nanmedian(np.abs(t), axis=(-2, -1), keepdims=True)
+            hr = to_physical(g, t, gauss[:, 0], lr_amplitude=np.maximum(t, floor), **opts)
         return (hr - lr[:, 0])[:, None]
     q, u = lr[:, 0], lr[:, 1]
     amp = np.sqrt(q * q + u * u) + 1e-12  # local large-scale P: positive, sets the modulation
@@ -138,11 +152,11 @@ def _small_scales(gens, lr, gauss, card, seed, stochastic, pol_mode, timings):
         for k, name in ((0, "Q"), (1, "U")):
             with timings("infer"):
                 x, _, _ = rescale(lr[:, k])
-                g = _generate(gens[name], x, seed + 7919 * (k + 1), stochastic)
+                g = _generate(gens[name], x, [s + [k + 1] for s in seed], stochastic)
             with timings("normalize"):
-                # ratio-like field of mean ~1: (amp + baseline small scales) / amp
-                hr = to_physical(g, amp, amp + gauss[:, k] - lr[:, k], pixel_arcmin=px)
-            out.append(hr - amp)
+                # Q crosses zero: modulate by the (positive) local large-scale P instead
+                hr = to_physical(g, lr[:, k], gauss[:, k], lr_amplitude=amp, **opts)
+            out.append(hr - lr[:, k])
         return np.stack(out, axis=1)
     # p-angle: small scales of P from the T generator, angle from the large scales
     pg = np.sqrt(gauss[:, 0] ** 2 + gauss[:, 1] ** 2)
@@ -150,21 +164,30 @@ def _small_scales(gens, lr, gauss, card, seed, stochastic, pol_mode, timings):
         x, _, _ = rescale(amp)
         g = _generate(gens["T"], x, seed, stochastic)
     with timings("normalize"):
-        dp = to_physical(g, amp, pg, pixel_arcmin=px) - amp
+        dp = to_physical(g, amp, pg, **opts) - amp
     c2, s2 = q / amp, u / amp
     return np.stack([dp * c2, dp * s2], axis=1)
+
+
+def _sibling(t_model: str, stokes: str) -> str:
+    """The Q or U generator saved beside a T generator: ``x-T[.keras]`` -> ``x-Q[.keras]``
+    (or ``x[.keras]`` -> ``x-Q[.keras]``)."""
+    if stokes == "T":
+        return t_model
+    root, ext = (t_model[:-6], ".keras") if t_model.endswith(".keras") else (t_model, "")
+    root = root[:-2] if root.endswith("-T") else root
+    return f"{root}-{stokes}{ext}"
 
 
 def load_models(model, stokes: str, pol_mode: str):
     """{"T"|"Q"|"U": generator} and the T model's card for a bundled name or a path."""
     from . import gan
 
-    names = {"T": "dust-T"}
-    if stokes == "TQU" and pol_mode == "qu":
-        names.update(Q="dust-Q", U="dust-U")
-    if model is not None:
-        names = {k: (model if k == "T" else f"{model}-{k}") for k in names} if isinstance(model, str) \
-            else dict(model)
+    keys = ["T"] + (["Q", "U"] if stokes == "TQU" and pol_mode == "qu" else [])
+    if isinstance(model, dict):
+        names = {k: model[k] for k in keys}
+    else:
+        names = {k: _sibling("dust-T" if model is None else str(model), k) for k in keys}
     gens, cards = {}, {}
     for k, name in names.items():
         gens[k], cards[k] = gan.load_generator(name, with_card=True)
@@ -172,7 +195,7 @@ def load_models(model, stokes: str, pol_mode: str):
 
 
 def extend(m, *, input_fwhm_arcmin=80.0, nside_out=2048, model=None, layout="regular",
-           size_deg=20.0, overlap_deg=5.0, seed=0, stochastic=True, pol_mode="qu",
+           size_deg=20.0, overlap_deg=5.0, seed=0, stochastic=None, pol_mode="qu",
            batch_size=16, ell_keep=100, progress=True, timings=None, comm="auto",
            backend="auto", return_baseline=False):
     """Extend a low-resolution T or TQU map to the model's resolution (12' for the bundled models).
@@ -186,6 +209,8 @@ def extend(m, *, input_fwhm_arcmin=80.0, nside_out=2048, model=None, layout="reg
         siblings are used for polarization in ``"qu"`` mode), or a dict {"T": ..., "Q": ..., "U": ...}.
     layout, size_deg, overlap_deg : the tiling (``forse.tiling``).
     seed : seeds the Gaussian baseline and the generator noise; the same seed gives the same map.
+    stochastic : add ForSE+ input noise (different seeds, different small scales); None follows
+        the model card.
     pol_mode : ``"qu"`` or ``"p-angle"`` (see module docstring).
     ell_keep : multipoles below it are the input's exactly.
     comm : an mpi4py communicator, ``None`` (serial) or ``"auto"`` (MPI world under mpiexec).
@@ -247,12 +272,11 @@ def extend(m, *, input_fwhm_arcmin=80.0, nside_out=2048, model=None, layout="reg
         for b in mine:
             sel = slice(b * batch_size, min(len(lon), (b + 1) * batch_size))
             with timings("project"):
-                both = np.concatenate([lr[rows], gauss[rows]])
-                p = projection.healpix_to_patches(both, lon[sel], lat[sel], npix, px, pol=pol,
-                                                  backend=backend)
-                k = 2 if pol else 1
-            ss = _small_scales(gens, p[:, :k], p[:, k:], card, seed + 104729 * b, stochastic,
-                               pol_mode, timings)
+                lr_p, gauss_p = (projection.healpix_to_patches(x[rows], lon[sel], lat[sel], npix,
+                                                               px, pol=pol, backend=backend)
+                                 for x in (lr, gauss))
+            seeds = [[seed, i] for i in range(sel.start, sel.stop)]
+            ss = _small_scales(gens, lr_p, gauss_p, card, seeds, stochastic, pol_mode, timings)
             results[(first, b)] = ss.astype(np.float32)
             bar.update()
     bar.close()

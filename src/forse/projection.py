@@ -207,7 +207,7 @@ def _project_numpy(maps, lon, lat, npix, d, nest, interpolation, pol, nthreads):
 
 def _rotate_qu(q, u, psi, forward):
     """Q/U from the local-meridian frame to the patch frame (forward) or back."""
-    s = -2.0 * psi if forward else 2.0 * psi
+    s = 2.0 * psi if forward else -2.0 * psi
     c2, s2 = np.cos(s), np.sin(s)
     return np.stack([c2 * q - s2 * u, s2 * q + c2 * u])
 
@@ -339,16 +339,62 @@ def _backproject_cpu(patches, lon, lat, nside, d, window, taper_fraction, interp
     return np.concatenate(maps, axis=0), weights
 
 
+def _cupy():
+    import cupy
+    return cupy
+
+
+def _host(a):
+    return a.get() if _dispatch.is_cupy(a) else np.asarray(a)
+
+
 def _project_cuda(maps, lon, lat, npix, d, nest, interpolation, pol, nthreads):
-    from . import _cuda_projection
-    return _cuda_projection.project(maps, lon, lat, npix, d, nest, interpolation, pol)
+    """CuPy (k, npix_map) -> CuPy (N, k, npix, npix) on the current CuPy stream."""
+    cp = _cupy()
+    if maps.dtype not in (cp.float32, cp.float64):
+        maps = maps.astype(cp.float64)
+    if maps.strides[0] % maps.itemsize or maps.strides[1] % maps.itemsize:
+        maps = cp.ascontiguousarray(maps)
+    k = maps.shape[0]
+    if k > _CORE_MAX_STACK:
+        parts = [_project_cuda(maps[a:a + _CORE_MAX_STACK], lon, lat, npix, d, nest,
+                               interpolation, False, nthreads)
+                 for a in range(0, k, _CORE_MAX_STACK)]
+        return cp.concatenate(parts, axis=1)
+    nside = hp.npix2nside(maps.shape[1])
+    out = cp.empty((lon.size, k, npix, npix), dtype=maps.dtype)
+    _core().healpix_to_patches_cuda(
+        maps.data.ptr, maps.dtype == cp.float32, k, maps.strides[0] // maps.itemsize,
+        maps.strides[1] // maps.itemsize, nside, lon, lat, npix, d, nest,
+        interpolation == "nearest", pol, out.data.ptr, cp.cuda.get_current_stream().ptr)
+    return out
 
 
 def _backproject_cuda(patches, lon, lat, nside, d, window, taper_fraction, interpolation, nest,
                       pol, want_weights, nthreads):
-    from . import _cuda_projection
-    return _cuda_projection.backproject(patches, lon, lat, nside, d, window, taper_fraction,
-                                        interpolation, nest, pol, want_weights)
+    """CuPy (N, k, npix, npix) -> (CuPy (k, npix_map), CuPy weights or None)."""
+    cp = _cupy()
+    if patches.dtype not in (cp.float32, cp.float64):
+        patches = patches.astype(cp.float64)
+    patches = cp.ascontiguousarray(patches)
+    n, k, npix, _ = patches.shape
+    if k > _CORE_MAX_STACK:
+        maps, weights = [], None
+        for a in range(0, k, _CORE_MAX_STACK):
+            m, weights = _backproject_cuda(patches[:, a:a + _CORE_MAX_STACK], lon, lat, nside, d,
+                                           window, taper_fraction, interpolation, nest, False,
+                                           want_weights, nthreads)
+            maps.append(m)
+        return cp.concatenate(maps, axis=0), weights
+    kind = {"taper": 0, "flat": 1, "array": 2}[window[0]]
+    warr = window[1] if kind == 2 else np.zeros((1, 1))
+    out = cp.empty((k, 12 * nside * nside), dtype=patches.dtype)
+    weights = cp.empty(12 * nside * nside, dtype=cp.float64) if want_weights else None
+    _core().patches_to_healpix_cuda(
+        patches.data.ptr, patches.dtype == cp.float32, n, k, npix, lon, lat, nside, d, kind, warr,
+        taper_fraction, interpolation == "bicubic", nest, pol, out.data.ptr,
+        0 if weights is None else weights.data.ptr, cp.cuda.get_current_stream().ptr)
+    return out, weights
 
 
 _PROJECT = {"numpy": _project_numpy, "cpu": _project_cpu, "cuda": _project_cuda}
@@ -379,7 +425,7 @@ def healpix_to_patches(m, lon_deg, lat_deg, npix=320, pixel_arcmin=3.75, *, nest
         float dtype; NaN where the interpolation touched an UNSEEN or NaN map pixel.
     """
     name = _dispatch.resolve(backend, m)
-    lon, lat = _checks.centres(lon_deg, lat_deg)
+    lon, lat = _checks.centres(_host(lon_deg), _host(lat_deg))
     npix = _check_npix(npix)
     d = _checks.positive(pixel_arcmin, "pixel_arcmin") * ARCMIN
     nest = bool(nest)
@@ -432,7 +478,7 @@ def patches_to_healpix(patches, lon_deg, lat_deg, nside, pixel_arcmin=3.75, *, w
         contributes; and the weight map if ``return_weights``.
     """
     name = _dispatch.resolve(backend, patches, window)
-    lon, lat = _checks.centres(lon_deg, lat_deg)
+    lon, lat = _checks.centres(_host(lon_deg), _host(lat_deg))
     nside = _check_nside(nside)
     d = _checks.positive(pixel_arcmin, "pixel_arcmin") * ARCMIN
     nest = bool(nest)

@@ -69,6 +69,9 @@ void add_minkowski(py::module_& m) {
         py::arg("nthreads") = 0,
         "Raw Minkowski functionals (v0, v1, v2), each (N, T) float64, of C-contiguous "
         "float32/float64 images (N, ny, nx) at sorted float64 thresholds (T,).");
+  m.def("minkowski_cpu_simd", &forse::minkowski_cpu_simd, py::arg("enable") = -1,
+        "Testing hook: use (1) or skip (0) the AVX2 path of minkowski_cpu (-1: only report). "
+        "Returns whether it was in use before the call.");
 #ifdef FORSE_HAS_CUDA
   m.def("minkowski_cuda_scratch", &forse::minkowski_cuda_scratch, py::arg("N"), py::arg("ny"),
         py::arg("nx"), py::arg("nT"), "Bytes of device scratch minkowski_cuda needs.");

@@ -174,6 +174,36 @@ void backproject(const T* patches, int64_t npatch, int64_t k, int npix, const do
   }
 }
 
+template <typename T>
+void backproject_gather(const T* patches, int64_t npatch, int64_t k, int npix, const double* lon,
+                        const double* lat, int64_t nside, double d, int window_kind,
+                        const double* warr, double taper_fraction, bool bicubic, bool nest,
+                        bool pol, T* out, double* weights, int nthreads) {
+  const Healpix<int64_t> hb(nside);
+  std::vector<PatchFrame> frames;
+  std::vector<int64_t> offsets;
+  std::vector<int> cand;
+  ring_candidates(hb, lon, lat, npatch, npix, d, frames, offsets, cand);
+  const double inv_width = 1.0 / (taper_fraction * double(npix - 1));
+#ifdef _OPENMP
+  const int nt = nthreads > 0 ? nthreads : omp_get_max_threads();
+#pragma omp parallel for schedule(static) num_threads(nt)
+#endif
+  for (int64_t pix = 0; pix < hb.npix; ++pix) {
+    const int64_t r = hb.pix2ring(pix);
+    gather_pixel(patches, k, npix, hb, frames.data(), cand.data() + offsets[r],
+                 offsets[r + 1] - offsets[r], d, window_kind, warr, inv_width, bicubic, nest, pol,
+                 pix, out, weights);
+  }
+}
+
+template void backproject_gather<float>(const float*, int64_t, int64_t, int, const double*,
+                                        const double*, int64_t, double, int, const double*,
+                                        double, bool, bool, bool, float*, double*, int);
+template void backproject_gather<double>(const double*, int64_t, int64_t, int, const double*,
+                                         const double*, int64_t, double, int, const double*,
+                                         double, bool, bool, bool, double*, double*, int);
+
 template void backproject<float>(const float*, int64_t, int64_t, int, const double*, const double*,
                                  int64_t, double, int, const double*, double, bool, bool, bool,
                                  float*, double*, int);

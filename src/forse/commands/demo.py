@@ -58,9 +58,8 @@ def run(args):
     with t("write"):
         path = os.path.join(args.output, f"forse_{args.stokes}_nside{args.nside}.fits")
         io.write_map(path, out, overwrite=True,
-                     header={"CREATOR": f"forse {__version__}", "SEED": args.seed,
-                             "INFWHM": args.input_fwhm, "POLMODE": args.pol_mode,
-                             "TUNIT1": "uK_CMB"})
+                     header={"SEED": args.seed, "INFWHM": args.input_fwhm,
+                             "POLMODE": args.pol_mode, "UNIT": "uK_CMB", "COORDSYS": "G"})
     summary = {"forse_version": __version__, "nside": args.nside, "stokes": args.stokes,
                "seed": args.seed, "input_fwhm_arcmin": args.input_fwhm,
                "pol_mode": args.pol_mode, "map": os.path.basename(path)}

@@ -50,7 +50,7 @@ def output_names(output: str, n: int) -> list[str]:
 
 
 def run(args):
-    from .. import __version__, io, parallel
+    from .. import io, parallel
     from ..extend import Timings, extend
 
     if args.realizations < 1:
@@ -77,13 +77,13 @@ def run(args):
                      timings=t, comm=None if by_real else comm)
         if out is None:
             continue
-        meta = {"CREATOR": f"forse {__version__}", "FORSEVER": __version__,
-                "SEED": seed, "INFWHM": (args.input_fwhm, "input beam FWHM [arcmin]"),
+        meta = {"SEED": seed, "INFWHM": args.input_fwhm, "OUTNSIDE": args.nside,
                 "MODEL": str(args.model or "bundled dust"), "POLMODE": args.pol_mode,
                 "LAYOUT": args.layout, "STOCHAST": not args.deterministic,
                 "INPUT": os.path.basename(args.input)[:60]}
-        if header.get("TUNIT1"):
-            meta["TUNIT1"] = header["TUNIT1"]
+        for key in ("UNIT", "COORDSYS"):
+            if header.get(key):
+                meta[key] = header[key]
         with t("write"):
             io.write_map(names[i], out, overwrite=args.overwrite, header=meta)
         if verbose:

@@ -106,43 +106,57 @@ class TrainConfig:
 
 # ---------------------------------------------------------------- data
 
-def read_split(folder, split: str, stokes: str, dataset: str) -> tuple[np.ndarray, dict]:
-    """``(patches (N, n, n) float32, attrs)`` of ``dataset`` for one Stokes parameter."""
+_COMPONENT = {"T": 0, "Q": 1, "U": 2}
+
+
+def read_split(folder, split: str, input_stokes: str = "T", datasets=("lr", "target")):
+    """``({dataset: (N, n, n) float32}, attrs)`` of the entries of one split whose input is
+    ``input_stokes``.
+
+    Files with a ``component`` dataset (0/1/2 = T/Q/U, e.g. ``stokes="QU"`` sets with two entries
+    per position) are filtered by it; ``target`` is always the intensity small-scale ratio.
+    """
     import h5py
 
     path = Path(folder) / f"{split}.h5"
     if not path.is_file():
         raise FileNotFoundError(f"training-set split {split!r} not found: {path}")
     with h5py.File(path, "r") as f:
-        if dataset not in f:
-            raise ValueError(f"{path} has no dataset {dataset!r} (has {sorted(f.keys())})")
         attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
         attrs = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in attrs.items()}
-        file_stokes = str(attrs.get("stokes", "T"))
-        d = f[dataset]
-        if d.ndim == 3:
-            if stokes not in (file_stokes, "T") or (stokes == "T" and file_stokes not in ("T", "TQU")):
-                raise ValueError(f"{path} holds Stokes {file_stokes!r} patches, {stokes!r} was asked for")
-            a = d[...]
-        elif d.ndim == 4:
-            if stokes not in file_stokes:
-                raise ValueError(f"{path} holds Stokes {file_stokes!r}, {stokes!r} was asked for")
-            a = d[:, file_stokes.index(stokes)]
+        missing = [d for d in datasets if d not in f]
+        if missing:
+            raise ValueError(f"{path} has no dataset(s) {missing} (has {sorted(f.keys())})")
+        n = f[datasets[0]].shape[0]
+        if "component" in f:
+            rows = np.flatnonzero(f["component"][...] == _COMPONENT[input_stokes])
+        elif input_stokes == str(attrs.get("stokes", "T")):
+            rows = np.arange(n)
         else:
-            raise ValueError(f"{path}:{dataset} has shape {d.shape}, expected (N, n, n) or (N, k, n, n)")
-    return np.ascontiguousarray(a, dtype=np.float32), attrs
+            rows = np.arange(0)
+        if rows.size == 0:
+            raise ValueError(f"{path} holds no {input_stokes!r} inputs (its stokes attribute is "
+                             f"{attrs.get('stokes')!r})")
+        out = {}
+        for d in datasets:
+            a = f[d]
+            if a.ndim != 3:
+                raise ValueError(f"{path}:{d} has shape {a.shape}, expected (N, n, n)")
+            out[d] = np.ascontiguousarray(a[...][rows], dtype=np.float32)
+    return out, attrs
 
 
 def prepare(folder, split, cfg: TrainConfig, limit=None):
     """Rescaled ``(x, y, attrs)`` for a split: x the input, y the target, both in [-1, 1]."""
     from ..normalize import rescale
 
-    lr, attrs = read_split(folder, split, cfg.input_stokes, "lr")
-    tg, _ = read_split(folder, split, cfg.target_stokes, "target")
+    if cfg.target_stokes != "T":
+        raise ValueError(f"`target_stokes` must be 'T': training sets store the intensity "
+                         f"small-scale ratio as target, got {cfg.target_stokes!r}")
+    data, attrs = read_split(folder, split, cfg.input_stokes)
+    lr, tg = data["lr"], data["target"]
     if limit is not None:
         lr, tg = lr[:limit], tg[:limit]
-    if len(lr) == 0:
-        raise ValueError(f"training-set split {split!r} in {folder} has no patches")
     x = rescale(lr, robust=cfg.robust, percentiles=cfg.percentiles)[0]
     y = rescale(tg, robust=cfg.robust, percentiles=cfg.percentiles)[0]
     return np.nan_to_num(x).astype(np.float32), np.nan_to_num(y).astype(np.float32), attrs
@@ -363,6 +377,10 @@ def _evaluate(trainer, x, y, cfg, seed=12345):
     return minkowski_overlap(trainer.predict(x), y)
 
 
+def _resumes(cfg_path):
+    return json.loads(Path(cfg_path).read_text()).get("resumes", []) if Path(cfg_path).is_file() else []
+
+
 def train(data_dir, out_dir, cfg: TrainConfig | None = None, *, resume=False, overwrite=False,
           steps=None, progress=True, command=None) -> dict:
     """Train (or resume) a generator; returns a summary dict (also in ``out_dir/summary.json``).
@@ -394,6 +412,9 @@ def train(data_dir, out_dir, cfg: TrainConfig | None = None, *, resume=False, ov
         if steps is not None:
             cfg.steps = int(steps)
         data_dir = data_dir or saved["data_dir"]
+        if command is not None:  # the card records the original command and every resume
+            checkpoints._write_json(cfg_path, dict(saved, resumes=saved.get("resumes", []) + [command]))
+        command = saved.get("command") or command
     elif not resume and checkpoints.list_checkpoints(ck) and not overwrite:
         raise FileExistsError(f"{out} already holds checkpoints; pass resume=True (--resume) to "
                               "continue or overwrite=True (--overwrite) to start again")
@@ -478,7 +499,7 @@ def train(data_dir, out_dir, cfg: TrainConfig | None = None, *, resume=False, ov
         input_stokes=cfg.input_stokes, target_stokes=cfg.target_stokes, width=cfg.width,
         stochastic=cfg.stochastic, noise_amplitude=cfg.noise_amplitude if cfg.stochastic else 0.0,
         robust=cfg.robust, percentiles=cfg.percentiles,
-        training={"command": command, "data_dir": str(data_dir), "data_seed": attrs.get("seed"),
+        training={"command": command, "resumes": _resumes(cfg_path), "data_dir": str(data_dir), "data_seed": attrs.get("seed"),
                   "nside": attrs.get("nside"), "train_patch_npix": attrs.get("npix"),
                   "steps": cfg.steps, "config": cfg.to_dict(), "steps_per_second": rate},
         metrics=metrics)

@@ -25,4 +25,11 @@ void backproject(const T* patches, int64_t npatch, int64_t k, int npix, const do
                  double taper_fraction, bool bicubic, bool nest, bool pol, T* out, double* weights,
                  int nthreads);
 
+// The CUDA back-projection's per-pixel gather algorithm run on the CPU (tests it without a GPU).
+template <typename T>
+void backproject_gather(const T* patches, int64_t npatch, int64_t k, int npix, const double* lon,
+                        const double* lat, int64_t nside, double d, int window_kind,
+                        const double* warr, double taper_fraction, bool bicubic, bool nest,
+                        bool pol, T* out, double* weights, int nthreads);
+
 }  // namespace forse::cpu

@@ -76,9 +76,10 @@ FORSE_HD double pol_angle(const PatchFrame& f, double theta, double phi) {
   return ::atan2(east, north);
 }
 
-// Rotate (q, u) by -2 psi (sky -> patch, forward) or +2 psi (patch -> sky).
+// Rotate (q, u) by +2 psi (sky -> patch, forward) or -2 psi (patch -> sky): in the COSMO
+// convention angles grow from north towards west, and the patch up direction is psi east of north.
 FORSE_HD void rotate_qu(double& q, double& u, double psi, bool forward) {
-  const double s = forward ? -2.0 * psi : 2.0 * psi;
+  const double s = forward ? 2.0 * psi : -2.0 * psi;
   const double c2 = ::cos(s), s2 = ::sin(s);
   const double q2 = c2 * q - s2 * u, u2 = s2 * q + c2 * u;
   q = q2;

@@ -160,6 +160,13 @@ struct Healpix {
     if (northring != r) z = -z;
   }
 
+  // Ring number (1 .. 4 nside - 1) of a RING pixel index.
+  FORSE_HD I pix2ring(I pix) const {
+    if (pix < ncap) return (1 + isqrt(1 + 2 * pix)) >> 1;
+    if (pix < npix - ncap) return (pix - ncap) / (4 * nside) + nside;
+    return 4 * nside - ((1 + isqrt(2 * (npix - pix) - 1)) >> 1);
+  }
+
   FORSE_HD I ring_above(double z) const {
     double az = ::fabs(z);
     if (az <= kTwoThird) return I(double(nside) * (2 - 1.5 * z));

@@ -1,7 +1,9 @@
 // Interpolation inside a patch and the back-projection windows, written to match the numpy
 // reference (forse.projection._interp_patch / _window_weight) operation by operation.
 #pragma once
-#include "healpix.hpp"
+#include <limits>
+
+#include "gnomonic.hpp"
 
 namespace forse {
 
@@ -80,6 +82,49 @@ FORSE_HD double window_weight(int kind, const double* warr, int n, double inv_wi
   if (kind == kTaper) return taper_1d(r, n, inv_width) * taper_1d(c, n, inv_width);
   if (kind == kFlat) return 1.0;
   return bilinear(warr, n, r, c);
+}
+
+// One projected patch pixel (i, j) of patch frame f for all k maps (CPU and CUDA share it).
+// maps: element (a, p) at maps[a * sk + p * sp]; o points at out[n, 0, i, j], maps `plane` apart.
+// rt: ring colatitude table (see Healpix::interpol_z).
+template <typename T>
+FORSE_HD void project_pixel(const T* maps, int64_t k, int64_t sk, int64_t sp,
+                            const Healpix<int64_t>& hb, const double* rt, const PatchFrame& f,
+                            int i, int j, int npix, double d, bool nest, bool nearest, bool pol,
+                            T* o, int64_t plane) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const double c = 0.5 * double(npix - 1);
+  const double x = (double(j) - c) * d, y = (c - double(i)) * d;
+  double v[3], theta, phi, vals[16];  // k <= 16 is checked by the bindings
+  plane_to_vec(f, x, y, v);
+  vec_to_ang(v, theta, phi);
+  if (nearest) {
+    const int64_t p = hb.ang2pix(theta, phi, nest);
+    for (int64_t a = 0; a < k; ++a) {
+      const double m = double(maps[a * sk + p * sp]);
+      vals[a] = is_bad(m) ? nan : m;
+    }
+  } else {
+    // cos(theta) without a cos call: equal to it within an ulp, and the interpolation is
+    // continuous across ring boundaries, so the value moves by rounding only.
+    const double z = v[2] / ::sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]);
+    int64_t p[4];
+    double w[4];
+    hb.interpol_z(theta, z, phi, nest, rt, p, w);
+    for (int64_t a = 0; a < k; ++a) {
+      const T* ma = maps + a * sk;
+      double s = 0.0;
+      bool bad = false;
+      for (int r = 0; r < 4; ++r) {  // same order as healpy's get_interp_val
+        const double m = double(ma[p[r] * sp]);
+        if (is_bad(m)) bad = bad || (w[r] != 0.0);
+        else s += w[r] * m;
+      }
+      vals[a] = bad ? nan : s;
+    }
+  }
+  if (pol) rotate_qu(vals[k - 2], vals[k - 1], pol_angle(f, theta, phi), true);
+  for (int64_t a = 0; a < k; ++a) o[a * plane] = T(vals[a]);
 }
 
 }  // namespace forse

@@ -1,0 +1,218 @@
+"""Benchmark: HEALPix <-> patches, forse (C++ backend) against fair opponents in the same run.
+
+Case: the 312 regular patches (20 deg, 5 deg overlap) of 320 x 320 pixels of 3.75' and an
+Nside-2048 map. Opponents:
+
+* projection: healpy ``get_interp_val`` at the patch pixel positions (chunks of 26 patches);
+* back-projection: vectorized healpy + numpy, per patch ``query_polygon`` + gnomonic in numpy +
+  bilinear + taper window + ``np.add.at`` (bilinear, as forse's bilinear mode);
+* astropy ``reproject`` (``reproject_from_healpix`` / ``reproject_to_healpix``, bilinear) if it is
+  installed: it is far too slow for 312 patches, so a few patches are timed and the time is
+  extrapolated linearly to 312 (said so in the output).
+
+Also: back-projection time against Nside (512 .. 4096) and the peak memory of the
+back-projection (ru_maxrss in a fresh subprocess) against the size of its output map.
+
+    python bench/bench_projection.py --nside 2048 --repeats 3 --json bench/out/projection.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+import healpy as hp
+import numpy as np
+
+from forse import projection as P, tiling
+
+NPIX, PIXEL_ARCMIN = 320, 3.75
+
+
+def machine():
+    info = {"python": platform.python_version(), "cores": os.cpu_count()}
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+        for line in out.splitlines():
+            if line.startswith("Model name:"):
+                info["cpu"] = line.split(":", 1)[1].strip()
+    except OSError:
+        info["cpu"] = platform.processor()
+    info["loadavg_start"] = os.getloadavg()
+    return info
+
+
+def best(fn, repeats):
+    """Best wall time of `repeats` calls after one warm-up; also the CPU time of the best call."""
+    fn()
+    runs = []
+    for _ in range(repeats):
+        t0, c0 = time.perf_counter(), time.process_time()
+        fn()
+        runs.append((time.perf_counter() - t0, time.process_time() - c0))
+    return min(runs)
+
+
+# ------------------------------------------------------------------ opponents
+def opp_project(m, lon, lat, chunk=26):
+    out = np.empty((lon.size, NPIX, NPIX))
+    for s in range(0, lon.size, chunk):
+        theta, phi = P.patch_angles(lon[s:s + chunk], lat[s:s + chunk], NPIX, PIXEL_ARCMIN)
+        out[s:s + chunk] = hp.get_interp_val(m, theta.ravel(), phi.ravel()).reshape(theta.shape)
+    return out
+
+
+def opp_backproject(patches, lon, lat, nside):
+    npix = patches.shape[-1]
+    c, d = (npix - 1) / 2.0, np.radians(PIXEL_ARCMIN / 60.0)
+    er, ee, en = P._frames(lon, lat)
+    acc = np.zeros(12 * nside * nside)
+    wsum = np.zeros(12 * nside * nside)
+    h = c * d
+    for n in range(lon.size):
+        verts = np.array([er[n] + sx * h * ee[n] + sy * h * en[n]
+                          for sx, sy in ((-1, -1), (1, -1), (1, 1), (-1, 1))])
+        pix = hp.query_polygon(nside, verts / np.linalg.norm(verts, axis=1)[:, None])
+        v = np.stack(hp.pix2vec(nside, pix), axis=-1)
+        dot = v @ er[n]
+        col = c + (v @ ee[n]) / dot / d
+        row = c - (v @ en[n]) / dot / d
+        ok = (col >= 0) & (col <= npix - 1) & (row >= 0) & (row <= npix - 1)
+        pix, row, col = pix[ok], row[ok], col[ok]
+        val = P._interp_patch(patches[n][None], row, col, "bilinear")[0]
+        w = P._taper_1d(row, npix, 0.25) * P._taper_1d(col, npix, 0.25)
+        np.add.at(acc, pix, w * val)
+        np.add.at(wsum, pix, w)
+    out = np.full(acc.size, hp.UNSEEN)
+    good = wsum > 0
+    out[good] = acc[good] / wsum[good]
+    return out
+
+
+def _wcs(lon, lat):
+    from astropy.wcs import WCS
+    w = WCS(naxis=2)
+    w.wcs.ctype = ["GLON-TAN", "GLAT-TAN"]
+    w.wcs.crval = [lon, lat]
+    w.wcs.crpix = [(NPIX + 1) / 2.0, (NPIX + 1) / 2.0]
+    # forse: longitude grows with the column, row 0 at the top -> FITS rows are flipped.
+    w.wcs.cdelt = [PIXEL_ARCMIN / 60.0, PIXEL_ARCMIN / 60.0]
+    return w
+
+
+def reproject_times(m, patches, lon, lat, nside, n_patches):
+    try:
+        import reproject
+    except ImportError:
+        return {"installed": False}
+    res = {"installed": True, "version": reproject.__version__, "patches_timed": n_patches}
+    t0 = time.perf_counter()
+    for n in range(n_patches):
+        reproject.reproject_from_healpix((m, "galactic"), _wcs(lon[n], lat[n]),
+                                         shape_out=(NPIX, NPIX), order="bilinear", nested=False)
+    res["project_s_per_patch"] = (time.perf_counter() - t0) / n_patches
+    t0 = time.perf_counter()
+    for n in range(n_patches):
+        reproject.reproject_to_healpix((np.flipud(patches[n]), _wcs(lon[n], lat[n])), "galactic",
+                                       nside=nside, order="bilinear", nested=False)
+    res["backproject_s_per_patch"] = (time.perf_counter() - t0) / n_patches
+    res["project_s_312_extrapolated"] = res["project_s_per_patch"] * lon.size
+    res["backproject_s_312_extrapolated"] = res["backproject_s_per_patch"] * lon.size
+    return res
+
+
+# ------------------------------------------------------------------ memory (fresh process)
+_MEM_CHILD = r"""
+import resource, sys, numpy as np
+from forse import projection as P, tiling
+nside, interp = int(sys.argv[1]), sys.argv[2]
+lon, lat = tiling.regular()
+patches = np.empty((lon.size, 320, 320)); patches.fill(1.0)
+P.patches_to_healpix(patches[:2], lon[:2], lat[:2], 8, 3.75)  # import/warm-up at tiny size
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+m = P.patches_to_healpix(patches, lon, lat, nside, 3.75, interpolation=interp, backend="cpu")
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print((peak - base) * 1024, m.nbytes)
+"""
+
+
+def peak_memory(nside, interp):
+    out = subprocess.run([sys.executable, "-c", _MEM_CHILD, str(nside), interp],
+                         capture_output=True, text=True, check=True).stdout.split()
+    extra, out_bytes = int(out[0]), int(out[1])
+    return {"extra_peak_bytes": extra, "output_bytes": out_bytes, "ratio": extra / out_bytes}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--nside", type=int, default=2048)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--json", default=None, help="write the results here (JSON)")
+    ap.add_argument("--scaling", type=int, nargs="*", default=[512, 1024, 2048, 4096],
+                    help="Nsides for the back-projection scaling (empty: skip)")
+    ap.add_argument("--reproject-patches", type=int, default=2,
+                    help="patches timed with astropy reproject (0: skip)")
+    ap.add_argument("--skip-opponent", action="store_true")
+    args = ap.parse_args(argv)
+
+    res = {"machine": machine(), "nside": args.nside, "npix": NPIX, "pixel_arcmin": PIXEL_ARCMIN,
+           "repeats": args.repeats, "command": " ".join([os.path.basename(sys.argv[0])] + sys.argv[1:])}
+    lon, lat = tiling.regular()
+    res["patches"] = int(lon.size)
+    m = np.random.default_rng(0).standard_normal(12 * args.nside**2)
+
+    def show(name, wall_cpu):
+        print(f"{name:<42s} {wall_cpu[0]:8.3f} s  (cpu {wall_cpu[1]:.3f} s)", flush=True)
+        return {"wall_s": wall_cpu[0], "cpu_s": wall_cpu[1]}
+
+    holder = {}
+    res["forse_project"] = show("forse project (cpu, bilinear)", best(
+        lambda: holder.__setitem__("p", P.healpix_to_patches(m, lon, lat, NPIX, PIXEL_ARCMIN,
+                                                             backend="cpu")), args.repeats))
+    patches = holder["p"]
+    for interp in ("bilinear", "bicubic"):
+        res[f"forse_backproject_{interp}"] = show(f"forse back-project (cpu, {interp})", best(
+            lambda: P.patches_to_healpix(patches, lon, lat, args.nside, PIXEL_ARCMIN,
+                                         interpolation=interp, backend="cpu"), args.repeats))
+    if not args.skip_opponent:
+        res["healpy_project"] = show("healpy get_interp_val project", best(
+            lambda: opp_project(m, lon, lat), 1))
+        res["healpy_numpy_backproject"] = show("healpy+numpy back-project (bilinear)", best(
+            lambda: opp_backproject(patches, lon, lat, args.nside), 1))
+        res["ratio_project"] = res["healpy_project"]["wall_s"] / res["forse_project"]["wall_s"]
+        res["ratio_backproject_bilinear"] = (res["healpy_numpy_backproject"]["wall_s"]
+                                             / res["forse_backproject_bilinear"]["wall_s"])
+        print(f"speed-up projection {res['ratio_project']:.1f}x, back-projection (bilinear) "
+              f"{res['ratio_backproject_bilinear']:.1f}x", flush=True)
+    if args.reproject_patches > 0:
+        res["reproject"] = reproject_times(m, patches, lon, lat, args.nside, args.reproject_patches)
+        print("reproject:", res["reproject"], flush=True)
+    del m, patches, holder
+    res["scaling_backproject_bilinear"] = {}
+    for nside in args.scaling:
+        lon_s, lat_s = lon, lat
+        pt = np.random.default_rng(1).standard_normal((lon.size, NPIX, NPIX))
+        r = best(lambda: P.patches_to_healpix(pt, lon_s, lat_s, nside, PIXEL_ARCMIN,
+                                              interpolation="bilinear", backend="cpu"),
+                 1 if nside > 2048 else args.repeats)
+        res["scaling_backproject_bilinear"][str(nside)] = show(f"scaling: back-project Nside {nside}", r)
+        del pt
+    res["peak_memory_backproject"] = {i: peak_memory(args.nside, i) for i in ("bilinear", "bicubic")}
+    print("peak memory:", res["peak_memory_backproject"], flush=True)
+    res["machine"]["loadavg_end"] = os.getloadavg()
+    if args.json:
+        d = os.path.dirname(os.path.abspath(args.json))
+        os.makedirs(d, exist_ok=True)
+        tmp = args.json + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(res, f, indent=2)
+        os.replace(tmp, args.json)
+    return res
+
+
+if __name__ == "__main__":
+    main()
