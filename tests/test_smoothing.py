@@ -224,3 +224,26 @@ def test_default_ell_fit():
     assert (lo, hi) == (54, 217)
     b = hp.gauss_beam(80 * ARC, lmax=300)
     assert b[hi] == pytest.approx(0.1, rel=0.02)
+
+
+def test_fit_mask_removes_a_point_source_from_the_fit():
+    from forse.sky import synthetic_dust
+
+    nside, fl = 128, 240.0
+    t = smooth(synthetic_dust(nside, seed=5, fwhm_arcmin=60.0), fl)
+    src = np.zeros_like(t)
+    pix = hp.ang2pix(nside, np.radians(30.0), 2.0)
+    src[pix] = 1e4 * np.median(t)
+    with_src = t + hp.smoothing(src, fwhm=np.radians(fl / 60), iter=0)
+    keep = np.ones(t.size, bool)
+    keep[hp.query_disc(nside, hp.pix2vec(nside, pix), np.radians(20))] = False
+    _, clean = gaussian_small_scales(t, fl, 60.0, fit_mask=keep, return_info=True)
+    _, masked = gaussian_small_scales(with_src, fl, 60.0, fit_mask=keep, return_info=True)
+    _, polluted = gaussian_small_scales(with_src, fl, 60.0, return_info=True)
+    assert masked["TT"]["slope"] == pytest.approx(clean["TT"]["slope"], abs=1e-6)
+    assert masked["TT"]["amplitude"] == pytest.approx(clean["TT"]["amplitude"], rel=1e-6)
+    assert polluted["TT"]["slope"] > clean["TT"]["slope"] + 0.1  # a bright source flattens it
+    with pytest.raises(ValueError, match="`fit_mask` must be"):
+        gaussian_small_scales(t, fl, 60.0, fit_mask=np.ones(12, bool))
+    with pytest.raises(ValueError, match="less than 1 %"):
+        gaussian_small_scales(t, fl, 60.0, fit_mask=np.zeros(t.size, bool))

@@ -146,7 +146,8 @@ def default_ell_fit(fwhm_lr_arcmin, nside=None):
 
 
 def gaussian_small_scales(lr_map, fwhm_lr_arcmin, fwhm_hr_arcmin=12.0, seed=0, *, ell_fit=None,
-                          ell_transition=None, lmax=None, modulate=True, return_info=False):
+                          ell_transition=None, fit_mask=None, lmax=None, modulate=True,
+                          return_info=False):
     """The low-resolution map plus modulated Gaussian small scales (the Gaussian baseline).
 
     Parameters
@@ -164,6 +165,9 @@ def gaussian_small_scales(lr_map, fwhm_lr_arcmin, fwhm_hr_arcmin=12.0, seed=0, *
         Below ``l1`` the output is the input deconvolved to the high-resolution beam; above
         ``l2`` it is Gaussian; in between a cos^2 cross-fade (in power). Default
         ``(ell_fit[1] // 2, ell_fit[1])`` ((108, 217) for 80': the input beam is still >= 0.1).
+    fit_mask : bool array ``(npix,)``, optional
+        Pixels used to measure the spectrum that is fitted (e.g. without point sources or the
+        Galactic plane); apodized by 1 deg inside. Default: every valid pixel.
     lmax : int
         Largest multipole of the added small scales; default
         ``beam_lmax(fwhm_hr_arcmin, nside, eps=1e-3)`` (2508 for 12' at Nside 2048).
@@ -208,7 +212,20 @@ def gaussian_small_scales(lr_map, fwhm_lr_arcmin, fwhm_hr_arcmin=12.0, seed=0, *
         raise ValueError(f"`ell_transition` must be (l1, l2) with 2 <= l1 < l2 <= {lfit}, "
                          f"got {(l1, l2)}")
     alm = hp.map2alm(a, lmax=lfit, iter=_iter_for(lfit, nside), pol=tqu)
-    cl = np.atleast_2d(hp.alm2cl(alm)) / fsky  # TT (EE BB TE EB TB)
+    if fit_mask is None:
+        cl = np.atleast_2d(hp.alm2cl(alm)) / fsky  # TT (EE BB TE EB TB)
+    else:
+        fm = np.asarray(fit_mask)
+        if fm.shape != valid.shape:
+            raise ValueError(f"`fit_mask` must be a ({valid.size},) map at the Nside of "
+                             f"`lr_map`, got shape {fm.shape}")
+        w = fm.astype(bool) & valid
+        if w.mean() < 0.01:
+            raise ValueError("`fit_mask` keeps less than 1 % of the valid sky")
+        # apodize the fit mask (1 deg) so that its edges do not leak power into the fit range
+        wa = np.clip(smooth(w.astype(np.float64), 60.0), 0.0, 1.0) * w
+        alm_fit = hp.map2alm(a * wa, lmax=lfit, iter=_iter_for(lfit, nside), pol=tqu)
+        cl = np.atleast_2d(hp.alm2cl(alm_fit)) / np.mean(wa ** 2)
     b_lr = hp.gauss_beam(fwhm_lr * ARCMIN, lmax=lmax, pol=True)
     b_hr = hp.gauss_beam(fwhm_hr * ARCMIN, lmax=lmax, pol=True)
     ell = np.arange(lmax + 1, dtype=np.float64)
