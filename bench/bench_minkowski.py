@@ -155,6 +155,19 @@ def best_of(fn, repeats):
     return best[0], best[1], out
 
 
+def machine():
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{model}, {os.cpu_count()} logical CPUs"
+
+
 def show(name, t, c, npatch):
     print(f"{name:32s} wall {t:7.3f} s {1e3 * t / npatch:7.3f} ms/patch | "
           f"cpu {c:7.3f} s {1e3 * c / npatch:7.3f} ms/patch", flush=True)
@@ -174,7 +187,7 @@ def main(argv=None):
     make = dust_like if args.data == "dust" else beam_grf
     images = make(args.npatch, args.npix, seed=0)
     u = np.linspace(-3.5, 3.5, args.nthresh)
-    res = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+    res = {"machine": machine(),
            "npatch": args.npatch, "npix": args.npix, "nthresh": args.nthresh,
            "data": args.data, "repeats": args.repeats, "times_s": {}, "cpu_s": {},
            "loadavg_before": os.getloadavg()}

@@ -84,6 +84,8 @@ def test_resume_equals_uninterrupted(data, tmp_path):
     resumed = train(data, tmp_path / "part", TrainConfig(steps=12, **cfg), resume=True,
                     progress=False)
     assert resumed["resumed_from"] == 8 and resumed["steps"] == 12
+    card = json.loads((tmp_path / "part" / "generator.json").read_text())
+    assert card["training"]["steps"] == 12 and card["training"]["resumes"] == []
     for x, y in zip(_weights(full["model"]), _weights(resumed["model"])):
         np.testing.assert_array_equal(x, y)
     full_log = (tmp_path / "full" / "log.csv").read_text().splitlines()
@@ -140,8 +142,15 @@ def test_refuses_to_overwrite_and_checks_resume_settings(data, tmp_path):
     with pytest.raises(ValueError, match=r"different settings \['width'\]"):
         train(data, tmp_path, TrainConfig(steps=8, **dict(TINY, width=0.25)), resume=True,
               progress=False)
-    s = train(data, tmp_path, TrainConfig(steps=4, **TINY), overwrite=True, progress=False)
+    s = train(data, tmp_path, TrainConfig(steps=4, **TINY), overwrite=True, progress=False,
+              command="forse train a b")
     assert s["resumed_from"] == 0
+    s = train(data, tmp_path, None, resume=True, steps=6, progress=False,
+              command="forse train a b --resume --steps 6")
+    assert s["resumed_from"] == 4 and s["steps"] == 6
+    card = json.loads((tmp_path / "generator.json").read_text())
+    assert card["training"]["command"] == "forse train a b"
+    assert card["training"]["resumes"] == ["forse train a b --resume --steps 6"]
 
 
 @pytest.mark.parametrize("kwargs, match", [
@@ -249,3 +258,19 @@ def test_polarization_sets_select_by_component(tmp_path):
     with pytest.raises(ValueError, match="target_stokes"):
         train(tmp_path, tmp_path / "o2", TrainConfig(steps=2, target_stokes="Q", **TINY),
               progress=False)
+
+
+def test_rate_from_log_skips_resume_restarts():
+    from forse.gan.train import _rate_from_log
+
+    rows = [{"step": s, "seconds": t} for s, t in ((10, 5.0), (20, 10.0), (30, 15.0), (40, 1.0),
+                                                  (50, 6.0))]
+    assert _rate_from_log(rows) == pytest.approx(30 / 15.0)
+    assert np.isnan(_rate_from_log(rows[:1]))
+
+
+@pytest.mark.slow
+def test_xla_steps_are_finite(data, tmp_path):
+    s = train(data, tmp_path, TrainConfig(steps=2, jit_compile=True,
+                                          **dict(TINY, checkpoint_every=2)), progress=False)
+    assert np.all([np.all(np.isfinite(w)) for w in _weights(s["model"])])

@@ -202,6 +202,9 @@ def test_cpu_deterministic_and_layouts():
     d = mk.functionals(np.ascontiguousarray(strided), u, backend="numpy")
     for x, y in zip(c, d):
         assert_close(x, y, 1e-11, 1e-8, "strided")
+    big_endian = base.astype(">f8")
+    for x, y in zip(mk.functionals(big_endian, u, backend="cpu"), a):
+        assert np.array_equal(x, y)
     ints = (base * 10).astype(np.int32)
     for x, y in zip(mk.functionals(ints, u * 10, backend="cpu"),
                     mk.functionals(ints.astype(np.float64), u * 10, backend="numpy")):
@@ -223,6 +226,19 @@ def test_shapes_order_and_normalize(backend):
     for x, y in zip(vn, v):
         assert_close(x, y / (20 * 29), 1e-15, 0, "normalize")
     assert np.all((vn[0] >= 0) & (vn[0] <= 1))
+
+
+@needs_cpu
+def test_many_small_images_and_empty_stack():
+    """More images than one batch of the C++ kernel (2048), and no image at all."""
+    rng = np.random.default_rng(8)
+    img = rng.standard_normal((2100, 4, 5))
+    u = np.array([-0.5, 0.0, 0.7])
+    for a, b in zip(mk.functionals(img, u, backend="cpu"), mk.functionals(img, u, backend="numpy")):
+        assert_close(a, b, 1e-12, 1e-12, "batches")
+    for backend in CPU_BACKENDS:
+        v = mk.functionals(np.zeros((0, 4, 5)), u, backend=backend)
+        assert all(x.shape == (0, 3) for x in v)
 
 
 @pytest.mark.parametrize("backend", CPU_BACKENDS)

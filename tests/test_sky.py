@@ -106,9 +106,12 @@ def test_noise_variance():
     pole = hp.vec2pix(32, *rot([0.0, 0.0, 1.0]))
     equ = hp.vec2pix(32, *rot([1.0, 0.0, 0.0]))
     assert v[0][pole] < v[0][equ] / 3
-    # white-noise pixel variance through a beam: depth^2 / (4 pi sigma^2), at the equator
+    # white-noise pixel variance through a beam, depth^2 / (4 pi sigma^2), over the hit
+    # pattern 1 + 3 sin^8(ecliptic latitude), evaluated directly at every pixel
     sig = 12 / np.sqrt(8 * np.log(2))
-    np.testing.assert_allclose(v[0][equ], 60.0 ** 2 / (4 * np.pi * sig ** 2), rtol=1e-3)
+    ecl = hp.Rotator(coord=["G", "E"])(np.array(hp.pix2vec(32, np.arange(v.shape[1]))))
+    exact = 60.0 ** 2 / (4 * np.pi * sig ** 2) / (1 + 3 * ecl[2] ** 8)
+    np.testing.assert_allclose(v[0], exact, rtol=1e-10)
     v2 = noise_variance(32, depth_uk_arcmin=30.0)
     np.testing.assert_allclose(v2, v[0] / 4)
 
@@ -119,6 +122,7 @@ def test_noise_variance():
     (dict(nside=16, fwhm_arcmin=0), "fwhm_arcmin"),
     (dict(nside=16, p_max=1.5), "p_max"),
     (dict(nside=16, sigma_g=-1), "sigma_g"),
+    (dict(nside=16, b_to_e=-0.1), "b_to_e"),
 ])
 def test_errors(kw, match):
     with pytest.raises(ValueError, match=match):

@@ -70,11 +70,10 @@ struct RowBuffers {
   std::vector<int> ra, rb, cmin, cmax, cross, lo, hi;
   std::vector<double> ha, hb, vv;  // inverse horizontal edges (top, bottom row), vertical edges
   std::vector<double> da, db;      // the two rows as float64 (SIMD path)
-  std::vector<double> area, len, euler;  // per-cell values of one threshold slot (SIMD path)
   explicit RowBuffers(int64_t nx)
       : ra(nx + kPad), rb(nx + kPad), cmin(nx + kPad), cmax(nx + kPad), cross(nx + kPad),
         lo(nx + kPad), hi(nx + kPad), ha(nx + kPad), hb(nx + kPad), vv(nx + kPad),
-        da(nx + kPad), db(nx + kPad), area(nx + kPad), len(nx + kPad), euler(nx + kPad) {}
+        da(nx + kPad), db(nx + kPad) {}
 };
 
 template <class T>
@@ -98,14 +97,23 @@ void vertical_edges(const T* top, const T* bot, int64_t nx, double* v) {
 // cell_steps, arranged without a per-cell corner index: the lone corner (both neighbours on the
 // other side) is picked with blends, and the adjacent-pair case uses the two crossed opposite
 // edges measured from corner 0's side.
-__attribute__((target("avx2"))) void slot_avx2(RowBuffers& b, int64_t ncol, int s,
-                                                const double* upad, int nT) {
+// Sums go straight into the banked accumulators (lane q of a group of four uses bank q):
+// sum0/sum1 with stride T0 = T+1, eul4 with stride T1 = T+2, slot T the sink for invalid lanes.
+// Saddle cells are not added; their indices are appended to `saddles` (returns how many).
+__attribute__((target("avx2"))) int64_t slot_avx2(RowBuffers& b, int64_t ncol, int s,
+                                                   const double* upad, int nT, double* sum0,
+                                                   double* sum1, int64_t* eul4, int* saddles) {
+  const int64_t T0 = nT + 1, T1 = nT + 2;
+  int64_t nsaddle = 0;
+  alignas(32) double ar[4], ln[4], eu[4];
+  alignas(16) int idx[4];
   const __m256d one = _mm256_set1_pd(1.0), half = _mm256_set1_pd(0.5);
   const __m256d absmask = _mm256_castsi256_pd(_mm256_set1_epi64x(0x7fffffffffffffffLL));
   const __m128i vs = _mm_set1_epi32(s), vmax = _mm_set1_epi32(nT);
   const double *top = b.da.data(), *bot = b.db.data();
   for (int64_t j = 0; j < ncol; j += 4) {
     const __m128i vt = _mm_add_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(&b.lo[j])), vs);
+    const __m128i valid = _mm_cmpgt_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(&b.hi[j])), vt);
     const __m128i r0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(&b.ra[j]));
     const __m128i r1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(&b.ra[j + 1]));
     const __m128i r2 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(&b.rb[j + 1]));
@@ -160,11 +168,27 @@ __attribute__((target("avx2"))) void slot_avx2(RowBuffers& b, int64_t ncol, int 
     const __m256d len = _mm256_blendv_pd(sq, _mm256_mul_pd(sq, _mm256_and_pd(d, absmask)), iso);
     // +-1 for a lone corner, 0 for an adjacent pair, 2 marks a saddle (all corners isolated)
     __m256d eul = _mm256_and_pd(iso, _mm256_blendv_pd(_mm256_set1_pd(-1.0), one, ak));
-    eul = _mm256_blendv_pd(eul, _mm256_set1_pd(2.0), _mm256_and_pd(I0, I2));
-    _mm256_storeu_pd(&b.area[j], area);
-    _mm256_storeu_pd(&b.len[j], len);
-    _mm256_storeu_pd(&b.euler[j], eul);
+    const __m256d saddle = _mm256_and_pd(I0, I2);  // all four corners isolated
+    const __m128i saddle32 = _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(
+        _mm256_castpd_si256(saddle), _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7)));
+    // valid, non-saddle lanes add at t, the others at the sink slot T
+    const __m128i use = _mm_andnot_si128(saddle32, valid);
+    _mm_store_si128(reinterpret_cast<__m128i*>(idx), _mm_blendv_epi8(vmax, vt, use));
+    _mm256_store_pd(ar, area);
+    _mm256_store_pd(ln, len);
+    _mm256_store_pd(eu, eul);
+    for (int q = 0; q < 4; ++q) {
+      sum0[q * T0 + idx[q]] += ar[q];
+      sum1[q * T0 + idx[q]] += ln[q];
+      eul4[q * T1 + idx[q]] += static_cast<int64_t>(eu[q]);
+    }
+    const int sad = _mm_movemask_ps(_mm_castsi128_ps(_mm_and_si128(saddle32, valid)));
+    if (sad) {  // rare
+      for (int q = 0; q < 4; ++q)
+        if ((sad >> q) & 1) saddles[nsaddle++] = static_cast<int>(j + q);
+    }
   }
+  return nsaddle;
 }
 
 
@@ -275,24 +299,16 @@ void chunk_cpu(const T* img, int64_t nx, int64_t row0, int64_t row1, const RankT
       for (int64_t more = ncol - spans[0]; slots < kMaxSlots && 2 * more >= ncol; ++slots)
         more -= spans[slots + 1];  // cells with more than slots + 1 crossings
       for (int sl = 0; sl < slots; ++sl) {
-        slot_avx2(b, ncol, sl, upad, nT);
-        for (int64_t j = 0; j < ncol; ++j) {
+        const int64_t nsad = slot_avx2(b, ncol, sl, upad, nT, sum0, sum1, eul4, b.cross.data());
+        for (int64_t q = 0; q < nsad; ++q) {  // saddles: the literal case analysis
+          const int64_t j = b.cross[q];
           const int t = b.lo[j] + sl;
-          const bool valid = t < b.hi[j];
           const int bank = static_cast<int>(j & (kBanks - 1));
-          double area = b.area[j], len = b.len[j];
-          int e4 = static_cast<int>(b.euler[j]);
-          if (e4 == 2 && valid) {  // saddle, rare: the literal case analysis
-            const double c[4] = {b.da[j], b.da[j + 1], b.db[j + 1], b.db[j]};
-            const mink::CellValue v = mink::cell_at(c, u[t]);
-            area = v.area;
-            len = v.length;
-            e4 = v.euler4;
-          }
-          const int idx = valid ? t : nT;  // invalid lanes go to the sink slot
-          sum0[bank * T0 + idx] += area;
-          sum1[bank * T0 + idx] += len;
-          eul4[bank * T1 + idx] += e4;
+          const double c[4] = {b.da[j], b.da[j + 1], b.db[j + 1], b.db[j]};
+          const mink::CellValue v = mink::cell_at(c, u[t]);
+          sum0[bank * T0 + t] += v.area;
+          sum1[bank * T0 + t] += v.length;
+          eul4[bank * T1 + t] += v.euler4;
         }
       }
       int64_t nrest = 0;
@@ -353,63 +369,73 @@ void minkowski_cpu(const T* images, int64_t N, int64_t ny, int64_t nx, const dou
   // Split images into row chunks only when there are few of them; depends on shapes only.
   const int64_t rows_per_chunk = (N >= 16) ? cell_rows : std::min<int64_t>(cell_rows, 32);
   const int64_t nchunk = (cell_rows + rows_per_chunk - 1) / rows_per_chunk;
-  const int64_t nitems = N * nchunk;
   const int64_t T1 = nT + 2;  // full_count: T+1 ranks and a sink for NaN cells
-  const int64_t nacc = nitems * kBanks;  // accumulator sets, kBanks per work item
   const int64_t T0 = nT + 1;  // v0/v1 (and euler4) get a sink slot for invalid SIMD lanes
-  std::vector<double> p0(nacc * T0, 0.0), p1(nacc * T0, 0.0);
-  std::vector<int64_t> pe(nacc * T1, 0), pf(nacc * T1, 0);
+  // images go in batches so that the partial sums stay small for any N
+  const int64_t batch = std::min<int64_t>(N, 2048);
+  const int64_t nacc_max = batch * nchunk * kBanks;  // accumulator sets, kBanks per work item
+  std::vector<double> p0(nacc_max * T0), p1(nacc_max * T0);
+  std::vector<int64_t> pe(nacc_max * T1), pf(nacc_max * T1);
 
   const RankTable rank(u, nT);
-  int nt = nthreads > 0 ? nthreads : 1;
+  int nt_req = nthreads > 0 ? nthreads : 1;
 #ifdef _OPENMP
-  if (nthreads <= 0) nt = omp_get_max_threads();
-  if (omp_in_parallel()) nt = 1;  // no nested teams
+  if (nthreads <= 0) nt_req = omp_get_max_threads();
+  if (omp_in_parallel()) nt_req = 1;  // no nested teams
 #endif
-  nt = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(nt, nitems)));
+
+  for (int64_t n0 = 0; n0 < N; n0 += batch) {
+    const int64_t nb = std::min(batch, N - n0);
+    const int64_t nitems = nb * nchunk;
+    std::fill(p0.begin(), p0.end(), 0.0);
+    std::fill(p1.begin(), p1.end(), 0.0);
+    std::fill(pe.begin(), pe.end(), 0);
+    std::fill(pf.begin(), pf.end(), 0);
+    const int nt = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(nt_req, nitems)));
 
 #pragma omp parallel num_threads(nt)
-  {
-    RowBuffers buffers(nx);
+    {
+      RowBuffers buffers(nx);
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t item = 0; item < nitems; ++item) {
-      const int64_t n = item / nchunk, k = item % nchunk;
-      const int64_t row0 = k * rows_per_chunk;
-      const int64_t row1 = std::min(cell_rows, row0 + rows_per_chunk);
-      mink::Accum acc[kBanks];
-      for (int q = 0; q < kBanks; ++q) {
-        const int64_t a = item * kBanks + q;
-        acc[q] = mink::Accum{p0.data() + a * T0, p1.data() + a * T0, pe.data() + a * T1,
-                             pf.data() + a * T1};
+      for (int64_t item = 0; item < nitems; ++item) {
+        const int64_t n = item / nchunk, k = item % nchunk;
+        const int64_t row0 = k * rows_per_chunk;
+        const int64_t row1 = std::min(cell_rows, row0 + rows_per_chunk);
+        mink::Accum acc[kBanks];
+        for (int q = 0; q < kBanks; ++q) {
+          const int64_t a = item * kBanks + q;
+          acc[q] = mink::Accum{p0.data() + a * T0, p1.data() + a * T0, pe.data() + a * T1,
+                               pf.data() + a * T1};
+        }
+        chunk_cpu(images + (n0 + n) * ny * nx, nx, row0, row1, rank, u, nT, acc, buffers);
       }
-      chunk_cpu(images + n * ny * nx, nx, row0, row1, rank, u, nT, acc, buffers);
     }
-  }
 
-  for (int64_t n = 0; n < N; ++n) {
-    double* o0 = v0 + n * nT;
-    double* o1 = v1 + n * nT;
-    double* o2 = v2 + n * nT;
-    std::vector<int64_t> e4(T1, 0), full(T1, 0);
-    for (int t = 0; t < nT; ++t) o0[t] = o1[t] = 0.0;
-    for (int64_t k = 0; k < nchunk * kBanks; ++k) {  // fixed order
-      const int64_t item = n * nchunk * kBanks + k;
-      for (int t = 0; t < nT; ++t) {
-        o0[t] += p0[item * T0 + t];
-        o1[t] += p1[item * T0 + t];
+    for (int64_t n = 0; n < nb; ++n) {
+      double* o0 = v0 + (n0 + n) * nT;
+      double* o1 = v1 + (n0 + n) * nT;
+      double* o2 = v2 + (n0 + n) * nT;
+      std::vector<int64_t> e4(T1, 0), full(T1, 0);
+      for (int t = 0; t < nT; ++t) o0[t] = o1[t] = 0.0;
+      for (int64_t k = 0; k < nchunk * kBanks; ++k) {  // fixed order over chunks and banks
+        const int64_t a = n * nchunk * kBanks + k;
+        for (int t = 0; t < nT; ++t) {
+          o0[t] += p0[a * T0 + t];
+          o1[t] += p1[a * T0 + t];
+        }
+        for (int64_t t = 0; t < T1; ++t) {
+          e4[t] += pe[a * T1 + t];
+          full[t] += pf[a * T1 + t];
+        }
       }
-      for (int64_t t = 0; t < T1; ++t) {
-        e4[t] += pe[item * T1 + t];
-        full[t] += pf[item * T1 + t];
+      // cells with lowest rank lo are entirely above every threshold t < lo
+      int64_t above = 0;
+      for (int t = nT - 1; t >= 0; --t) {
+        above += full[t + 1];
+        o0[t] += static_cast<double>(above);
       }
+      for (int t = 0; t < nT; ++t) o2[t] = 0.25 * static_cast<double>(e4[t]);
     }
-    // cells with lowest rank lo are entirely above every threshold t < lo
-    int64_t above = 0;
-    for (int t = nT - 1; t >= 0; --t) {
-      above += full[t + 1];
-      o0[t] += static_cast<double>(above);
-    }
-    for (int t = 0; t < nT; ++t) o2[t] = 0.25 * static_cast<double>(e4[t]);
   }
 }
 

@@ -337,6 +337,17 @@ def _write_log(path: Path, rows):
     os.replace(tmp, path)
 
 
+def _rate_from_log(rows) -> float:
+    """Steps per second over all logged intervals, validation included, resumes excluded (the
+    ``seconds`` column restarts at each resume)."""
+    steps = secs = 0.0
+    for a, b in zip(rows, rows[1:]):
+        ds, dt = int(b["step"]) - int(a["step"]), float(b["seconds"]) - float(a["seconds"])
+        if ds > 0 and dt > 0:
+            steps, secs = steps + ds, secs + dt
+    return steps / secs if secs > 0 else float("nan")
+
+
 def plot_losses(log_path, out_path) -> Path:
     """Discriminator/generator losses and validation overlaps against step, as a PNG."""
     import matplotlib
@@ -377,6 +388,10 @@ def _evaluate(trainer, x, y, cfg, seed=12345):
     return minkowski_overlap(trainer.predict(x), y)
 
 
+def _resumes(cfg_path):
+    return json.loads(Path(cfg_path).read_text()).get("resumes", []) if Path(cfg_path).is_file() else []
+
+
 def train(data_dir, out_dir, cfg: TrainConfig | None = None, *, resume=False, overwrite=False,
           steps=None, progress=True, command=None) -> dict:
     """Train (or resume) a generator; returns a summary dict (also in ``out_dir/summary.json``).
@@ -408,6 +423,9 @@ def train(data_dir, out_dir, cfg: TrainConfig | None = None, *, resume=False, ov
         if steps is not None:
             cfg.steps = int(steps)
         data_dir = data_dir or saved["data_dir"]
+        if command is not None:  # the card records the original command and every resume
+            checkpoints._write_json(cfg_path, dict(saved, resumes=saved.get("resumes", []) + [command]))
+        command = saved.get("command") or command
     elif not resume and checkpoints.list_checkpoints(ck) and not overwrite:
         raise FileExistsError(f"{out} already holds checkpoints; pass resume=True (--resume) to "
                               "continue or overwrite=True (--overwrite) to start again")
@@ -442,13 +460,11 @@ def train(data_dir, out_dir, cfg: TrainConfig | None = None, *, resume=False, ov
     start = trainer.step
     bar = tqdm(total=cfg.steps, initial=start, disable=not progress, desc="forse train",
                unit="step", dynamic_ncols=True)
-    t0, t_first = time.perf_counter(), None
+    t0 = time.perf_counter()
     with open(log_path, "a", newline="") as logf:
         writer = csv.DictWriter(logf, LOG_FIELDS)
         while trainer.step < cfg.steps:
             d_loss, g_loss = trainer.train_step(batches)
-            if t_first is None:
-                t_first = time.perf_counter()  # after tracing the step functions
             step = trainer.step
             row = None
             if step % cfg.log_every == 0 or step % cfg.checkpoint_every == 0 or step == cfg.steps:
@@ -472,9 +488,7 @@ def train(data_dir, out_dir, cfg: TrainConfig | None = None, *, resume=False, ov
                 logf.flush()
             bar.update(1)
     bar.close()
-    elapsed = time.perf_counter() - (t_first or t0)
-    steps_run = trainer.step - start - 1
-    rate = steps_run / elapsed if steps_run > 0 and elapsed > 0 else float("nan")
+    rate = _rate_from_log(_read_log(log_path, trainer.step))
 
     # final model: the best validated checkpoint (else the last)
     chosen = best["step"] if best else trainer.step
@@ -492,7 +506,7 @@ def train(data_dir, out_dir, cfg: TrainConfig | None = None, *, resume=False, ov
         input_stokes=cfg.input_stokes, target_stokes=cfg.target_stokes, width=cfg.width,
         stochastic=cfg.stochastic, noise_amplitude=cfg.noise_amplitude if cfg.stochastic else 0.0,
         robust=cfg.robust, percentiles=cfg.percentiles,
-        training={"command": command, "data_dir": str(data_dir), "data_seed": attrs.get("seed"),
+        training={"command": command, "resumes": _resumes(cfg_path), "data_dir": str(data_dir), "data_seed": attrs.get("seed"),
                   "nside": attrs.get("nside"), "train_patch_npix": attrs.get("npix"),
                   "steps": cfg.steps, "config": cfg.to_dict(), "steps_per_second": rate},
         metrics=metrics)

@@ -1,0 +1,107 @@
+"""End-to-end timing of ``forse extend`` on the built-in synthetic sky, plus the checks issue 5
+asks to record: large scales kept (ell < 100), peak memory, seams, and the polarization
+statistics (EE/BB, TE correlation) of the output small scales for each polarization mode.
+
+    python bench/bench_extend.py --nside 2048 --stokes T   --json bench/out/extend_T.json
+    python bench/bench_extend.py --nside 2048 --stokes TQU --json bench/out/extend_TQU.json
+
+Each run is a fresh process, so the peak RSS (``resource.getrusage``) is the run's own. The sky
+generation and the 80' smoothing are the input's preparation and are timed apart from extend.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import time
+
+import healpy as hp
+import numpy as np
+
+
+def machine():
+    try:
+        model = [ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo")
+                 if ln.startswith("model name")][0]
+    except (OSError, IndexError):
+        model = platform.processor()
+    return {"cpu": model, "cores": os.cpu_count(), "python": platform.python_version()}
+
+
+def small_scale_pol_stats(ss, lmin=300, lmax=1000):
+    """EE/BB and the TE correlation of a TQU small-scale map over a multipole band."""
+    cl = hp.anafast(ss, lmax=lmax, iter=0)
+    tt, ee, bb, te = cl[0], cl[1], cl[2], cl[3]
+    band = slice(lmin, lmax + 1)
+    ell = np.arange(lmax + 1)[band]
+    w = 2 * ell + 1
+    s = {k: float(np.sum(w * v[band])) for k, v in (("tt", tt), ("ee", ee), ("bb", bb), ("te", te))}
+    return {"ee_over_bb": s["ee"] / s["bb"], "te_corr": s["te"] / np.sqrt(s["tt"] * s["ee"])}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--nside", type=int, default=2048)
+    ap.add_argument("--stokes", choices=("T", "TQU"), default="T")
+    ap.add_argument("--pol-mode", choices=("qu", "p-angle"), default="qu")
+    ap.add_argument("--layout", choices=("regular", "adaptive"), default="regular")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--json", default=None)
+    args = ap.parse_args(argv)
+
+    from forse.extend import Timings, extend
+    from forse.sky import synthetic_dust
+    from forse.smoothing import smooth
+
+    t0 = time.perf_counter()
+    truth = synthetic_dust(args.nside, seed=args.seed, stokes=args.stokes, fwhm_arcmin=12.0)
+    lr = smooth(truth, 80.0)
+    prep = time.perf_counter() - t0
+    t = Timings()
+    t1 = time.perf_counter()
+    out = extend(lr, input_fwhm_arcmin=80.0, nside_out=args.nside, seed=args.seed,
+                 pol_mode=args.pol_mode, layout=args.layout, timings=t, progress=False, comm=None)
+    wall = time.perf_counter() - t1
+    # writing is part of the user's run: time it too (float32 FITS, atomic)
+    from forse import io
+
+    path = f"/tmp/forse_bench_extend_{os.getpid()}.fits"
+    with t("write"):
+        io.write_map(path, out.astype(np.float32), overwrite=True)
+    os.unlink(path)
+    wall += t["write"]
+    rss_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+    maps = np.atleast_2d(out)
+    lrs = np.atleast_2d(lr)
+    res = {"command": "python bench/bench_extend.py " + " ".join(
+               f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v is not None),
+           "machine": machine(), "nside": args.nside, "stokes": args.stokes,
+           "pol_mode": args.pol_mode, "layout": args.layout,
+           "prepare_sky_s": round(prep, 2), "extend_wall_s": round(wall, 2),
+           "stages_s": {k: round(v, 2) for k, v in t.items()}, "peak_rss_gb": round(rss_gb, 2),
+           "load_average": os.getloadavg()}
+    # large scales: output vs input, ell < 100
+    cl_in = hp.anafast(lrs[0], lmax=100, iter=0)
+    cl_out = hp.anafast(maps[0], lmax=100, iter=0)
+    res["large_scale_max_rel_dev_ell_2_99"] = float(np.max(np.abs(cl_out[2:100] / cl_in[2:100] - 1)))
+    if args.stokes == "TQU":
+        res["small_scale_pol"] = small_scale_pol_stats(maps - lrs)
+        res["truth_small_scale_pol"] = small_scale_pol_stats(np.atleast_2d(truth) - lrs)
+    try:
+        from forse.validate import seam_check
+    except ImportError:
+        res["seams"] = "forse.validate.seam_check not available"
+    else:
+        res["seams"] = seam_check(maps[0], lrs[0], layout=args.layout)
+    print(json.dumps(res, indent=1, default=float))
+    if args.json:
+        os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)
+        with open(args.json, "w") as f:
+            json.dump(res, f, indent=1, default=float)
+
+
+if __name__ == "__main__":
+    main()
