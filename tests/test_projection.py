@@ -452,10 +452,12 @@ def test_cuda_project_matches_cpu(dtype, interpolation, pol):
     assert isinstance(b, cp.ndarray) and b.dtype == dtype
     b = cp.asnumpy(b)
     assert np.allclose(a, b, rtol=0, atol=TOL[dtype] * 10, equal_nan=True), _err(b, a)
-    # auto picks CUDA for CuPy input; non-contiguous CuPy input works
-    c = P.healpix_to_patches(cp.asarray(m)[:, ::1], LON, LAT, 64, 15.0,
-                             interpolation=interpolation, pol=pol)
+    # auto picks CUDA for CuPy input; non-contiguous (Fortran-ordered) CuPy input works
+    f = cp.asarray(np.asfortranarray(m))
+    assert not f.flags.c_contiguous
+    c = P.healpix_to_patches(f, LON, LAT, 64, 15.0, interpolation=interpolation, pol=pol)
     assert isinstance(c, cp.ndarray)
+    np.testing.assert_array_equal(cp.asnumpy(c), b)
 
 
 @pytest.mark.gpu

@@ -364,7 +364,7 @@ def _project_cuda(maps, lon, lat, npix, d, nest, interpolation, pol, nthreads):
     nside = hp.npix2nside(maps.shape[1])
     out = cp.empty((lon.size, k, npix, npix), dtype=maps.dtype)
     _core().healpix_to_patches_cuda(
-        maps.data.ptr, maps.dtype == cp.float32, k, maps.strides[0] // maps.itemsize,
+        maps.data.ptr, bool(maps.dtype == cp.float32), k, maps.strides[0] // maps.itemsize,
         maps.strides[1] // maps.itemsize, nside, lon, lat, npix, d, nest,
         interpolation == "nearest", pol, out.data.ptr, cp.cuda.get_current_stream().ptr)
     return out
@@ -391,8 +391,8 @@ def _backproject_cuda(patches, lon, lat, nside, d, window, taper_fraction, inter
     out = cp.empty((k, 12 * nside * nside), dtype=patches.dtype)
     weights = cp.empty(12 * nside * nside, dtype=cp.float64) if want_weights else None
     _core().patches_to_healpix_cuda(
-        patches.data.ptr, patches.dtype == cp.float32, n, k, npix, lon, lat, nside, d, kind, warr,
-        taper_fraction, interpolation == "bicubic", nest, pol, out.data.ptr,
+        patches.data.ptr, bool(patches.dtype == cp.float32), n, k, npix, lon, lat, nside, d,
+        kind, warr, taper_fraction, interpolation == "bicubic", nest, pol, out.data.ptr,
         0 if weights is None else weights.data.ptr, cp.cuda.get_current_stream().ptr)
     return out, weights
 
