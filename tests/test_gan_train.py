@@ -258,3 +258,19 @@ def test_polarization_sets_select_by_component(tmp_path):
     with pytest.raises(ValueError, match="target_stokes"):
         train(tmp_path, tmp_path / "o2", TrainConfig(steps=2, target_stokes="Q", **TINY),
               progress=False)
+
+
+def test_rate_from_log_skips_resume_restarts():
+    from forse.gan.train import _rate_from_log
+
+    rows = [{"step": s, "seconds": t} for s, t in ((10, 5.0), (20, 10.0), (30, 15.0), (40, 1.0),
+                                                  (50, 6.0))]
+    assert _rate_from_log(rows) == pytest.approx(30 / 15.0)
+    assert np.isnan(_rate_from_log(rows[:1]))
+
+
+@pytest.mark.slow
+def test_xla_steps_are_finite(data, tmp_path):
+    s = train(data, tmp_path, TrainConfig(steps=2, jit_compile=True,
+                                          **dict(TINY, checkpoint_every=2)), progress=False)
+    assert np.all([np.all(np.isfinite(w)) for w in _weights(s["model"])])

@@ -176,7 +176,7 @@ def _functionals_cuda(images, thresholds, nthreads=0):
     scratch = cupy.empty(int(core.minkowski_cuda_scratch(n, ny, nx, u.size)) // 8 + 1,
                          dtype=cupy.float64)
     stream = cupy.cuda.get_current_stream().ptr
-    core.minkowski_cuda(images.data.ptr, images.dtype == cupy.float32, n, ny, nx, u.data.ptr,
+    core.minkowski_cuda(images.data.ptr, bool(images.dtype == cupy.float32), n, ny, nx, u.data.ptr,
                         int(u.size), out.data.ptr, scratch.data.ptr, stream)
     return out[0], out[1], out[2]
 

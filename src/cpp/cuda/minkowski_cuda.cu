@@ -35,7 +35,6 @@ __global__ void partial_kernel(const T* __restrict__ images, int64_t ny, int64_t
   const int64_t ncol = nx - 1;
   const int64_t row0 = tile * kTileRows;
   const int64_t rows = (ny - 1 - row0) < kTileRows ? (ny - 1 - row0) : kTileRows;
-  const int64_t ncells = rows * ncol;
   const T* img = images + n * ny * nx;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
 
@@ -44,16 +43,19 @@ __global__ void partial_kernel(const T* __restrict__ images, int64_t ny, int64_t
     for (int tg = 0; tg < gn; ++tg) {
       const double ut = u[g0 + tg];
       double a = 0.0, l = 0.0, e = 0.0;
-      for (int64_t cell = threadIdx.x; cell < ncells; cell += kThreads) {
-        const int64_t i = row0 + cell / ncol, j = cell % ncol;
-        const T* top = img + i * nx + j;
-        const double c[4] = {static_cast<double>(top[0]), static_cast<double>(top[1]),
-                             static_cast<double>(top[nx + 1]), static_cast<double>(top[nx])};
-        if (!isfinite(c[0]) || !isfinite(c[1]) || !isfinite(c[2]) || !isfinite(c[3])) continue;
-        const mink::CellValue v = mink::cell_at(c, ut);
-        a += v.area;
-        l += v.length;
-        e += static_cast<double>(v.euler4);
+      // rows of the tile, columns strided by the block: no integer division per cell
+      for (int r = 0; r < static_cast<int>(rows); ++r) {
+        const T* row = img + (row0 + r) * nx;
+        for (int j = threadIdx.x; j < static_cast<int>(ncol); j += kThreads) {
+          const T* top = row + j;
+          const double c[4] = {static_cast<double>(top[0]), static_cast<double>(top[1]),
+                               static_cast<double>(top[nx + 1]), static_cast<double>(top[nx])};
+          if (!isfinite(c[0]) || !isfinite(c[1]) || !isfinite(c[2]) || !isfinite(c[3])) continue;
+          const mink::CellValue v = mink::cell_at(c, ut);
+          a += v.area;
+          l += v.length;
+          e += static_cast<double>(v.euler4);
+        }
       }
       a = warp_sum(a);
       l = warp_sum(l);

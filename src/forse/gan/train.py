@@ -337,6 +337,17 @@ def _write_log(path: Path, rows):
     os.replace(tmp, path)
 
 
+def _rate_from_log(rows) -> float:
+    """Steps per second over all logged intervals, validation included, resumes excluded (the
+    ``seconds`` column restarts at each resume)."""
+    steps = secs = 0.0
+    for a, b in zip(rows, rows[1:]):
+        ds, dt = int(b["step"]) - int(a["step"]), float(b["seconds"]) - float(a["seconds"])
+        if ds > 0 and dt > 0:
+            steps, secs = steps + ds, secs + dt
+    return steps / secs if secs > 0 else float("nan")
+
+
 def plot_losses(log_path, out_path) -> Path:
     """Discriminator/generator losses and validation overlaps against step, as a PNG."""
     import matplotlib
@@ -449,13 +460,11 @@ def train(data_dir, out_dir, cfg: TrainConfig | None = None, *, resume=False, ov
     start = trainer.step
     bar = tqdm(total=cfg.steps, initial=start, disable=not progress, desc="forse train",
                unit="step", dynamic_ncols=True)
-    t0, t_first = time.perf_counter(), None
+    t0 = time.perf_counter()
     with open(log_path, "a", newline="") as logf:
         writer = csv.DictWriter(logf, LOG_FIELDS)
         while trainer.step < cfg.steps:
             d_loss, g_loss = trainer.train_step(batches)
-            if t_first is None:
-                t_first = time.perf_counter()  # after tracing the step functions
             step = trainer.step
             row = None
             if step % cfg.log_every == 0 or step % cfg.checkpoint_every == 0 or step == cfg.steps:
@@ -479,9 +488,7 @@ def train(data_dir, out_dir, cfg: TrainConfig | None = None, *, resume=False, ov
                 logf.flush()
             bar.update(1)
     bar.close()
-    elapsed = time.perf_counter() - (t_first or t0)
-    steps_run = trainer.step - start - 1
-    rate = steps_run / elapsed if steps_run > 0 and elapsed > 0 else float("nan")
+    rate = _rate_from_log(_read_log(log_path, trainer.step))
 
     # final model: the best validated checkpoint (else the last)
     chosen = best["step"] if best else trainer.step

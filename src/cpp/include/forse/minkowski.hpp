@@ -3,10 +3,9 @@
 //
 // A cell has four corners in cyclic order c[0]=(x0,y0), c[1]=(x1,y0), c[2]=(x1,y1), c[3]=(x0,y1)
 // (x = column, y = row). Thresholds u are sorted ascending; the rank of a value v is the number
-// of thresholds below it, so "corner above u[t]" (v > u[t]) is simply rank(v) > t. Per cell the
-// thresholds then fall into three runs with a fixed topology each: [r0, r1) one corner below,
-// [r1, r2) two above, [r2, r3) one corner above (r0..r3 the sorted corner ranks). Within a run
-// area and length are closed-form in u, so no per-threshold case analysis is needed.
+// of thresholds below it, so "corner above u[t]" (v > u[t]) is simply rank(v) > t. A cell with
+// corner ranks lo = min, hi = max is entirely above the thresholds t < lo, entirely below those
+// t >= hi, and only t in [lo, hi) cut it: the CPU kernel evaluates just those.
 #pragma once
 
 #include <cmath>
@@ -20,19 +19,6 @@
 
 namespace forse {
 namespace mink {
-
-// Number of thresholds u[0..T-1] (sorted, T >= 1) strictly below v; -1 for NaN/inf.
-FORSE_HD int rank_of(double v, const double* u, int T) {
-  if (!(v - v == 0.0)) return -1;  // NaN or inf (no isfinite: also valid in device code)
-  const double* base = u;
-  int n = T;
-  while (n > 1) {  // branchless lower_bound: the answer stays in [base, base + n]
-    const int half = n >> 1;
-    base = (base[half - 1] < v) ? base + half : base;
-    n -= half;
-  }
-  return static_cast<int>(base - u) + (base[0] < v ? 1 : 0);
-}
 
 // Corner triangle of corner k whose two neighbours are on the other side of u:
 // area = 0.5 * d^2 * P, boundary length = d * G with d = |c[k] - u|.
@@ -98,8 +84,10 @@ FORSE_HD CellValue cell_at(const double* c, double u) {
   return r;
 }
 
-// Per-chunk accumulators for T thresholds: v0, v1 and 4*v2 (exact integer) of the crossed cells,
-// and full_count[lo] (T+1 entries): cells entirely above thresholds t < lo.
+// Per-chunk accumulators for T thresholds: v0, v1 (T+1 entries) and 4*v2 (exact integer, T+2)
+// of the crossed cells, and full_count[lo] (T+2): cells entirely above the thresholds t < lo.
+// Index T of v0/v1/euler4 is a sink for SIMD lanes without a threshold, T+1 of full_count one
+// for cells with a NaN corner.
 struct Accum {
   double* v0;
   double* v1;
