@@ -515,7 +515,7 @@ def validate(map, reference=None, baseline=None, mask=None, out_dir=None, *, low
             from .report import write_report
 
             write_report(os.path.join(out_dir, "report.html"), summary,
-                         maps=maps, lrs=lrs, seam_maps=seam_maps, full=full,
+                         maps={k: maps[k] for k in names}, lrs=lrs, seam_maps=seam_maps, full=full,
                          backend=backend)
             summary["timings_s"]["report"] = round(time.perf_counter() - t, 3)
             summary["timings_s"]["total"] = round(time.perf_counter() - t0, 3)
