@@ -11,7 +11,7 @@ Nside-2048 map. Opponents:
   extrapolated linearly to 312 (said so in the output).
 
 Also: back-projection time against Nside (512 .. 4096) and the peak memory of the
-back-projection (ru_maxrss in a fresh subprocess) against the size of its output map.
+back-projection (VmHWM in a fresh subprocess) against the size of its output map.
 
     python bench/bench_projection.py --nside 2048 --repeats 3 --json bench/out/projection.json
 """
@@ -127,16 +127,19 @@ def reproject_times(m, patches, lon, lat, nside, n_patches):
 
 # ------------------------------------------------------------------ memory (fresh process)
 _MEM_CHILD = r"""
-import resource, sys, numpy as np
+import sys, numpy as np
 from forse import projection as P, tiling
+def hwm():  # peak RSS of this process image in bytes (ru_maxrss would include the parent's)
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
 nside, interp = int(sys.argv[1]), sys.argv[2]
 lon, lat = tiling.regular()
 patches = np.empty((lon.size, 320, 320)); patches.fill(1.0)
 P.patches_to_healpix(patches[:2], lon[:2], lat[:2], 8, 3.75)  # import/warm-up at tiny size
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+base = hwm()
 m = P.patches_to_healpix(patches, lon, lat, nside, 3.75, interpolation=interp, backend="cpu")
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print((peak - base) * 1024, m.nbytes)
+print(hwm() - base, m.nbytes)
 """
 
 

@@ -122,6 +122,7 @@ def test_noise_variance():
     (dict(nside=16, fwhm_arcmin=0), "fwhm_arcmin"),
     (dict(nside=16, p_max=1.5), "p_max"),
     (dict(nside=16, sigma_g=-1), "sigma_g"),
+    (dict(nside=16, b_to_e=-0.1), "b_to_e"),
 ])
 def test_errors(kw, match):
     with pytest.raises(ValueError, match=match):

@@ -92,12 +92,12 @@ def patch_angles(lon_deg, lat_deg, npix=320, pixel_arcmin=3.75):
     return _vec2ang(_patch_vectors(er, ee, en, x, y))
 
 
-def _pol_angle(v, ee, en, theta, phi):
-    """Angle (radians) from the local north at direction ``v`` to the patch's up direction ``en``.
+def _pol_angle(en, theta, phi):
+    """Angle (radians) from the local north at ``(theta, phi)`` to the patch's up direction.
 
-    Both are tangent at ``v``: north is ``-e_theta``; the patch's up direction is the image of
-    the plane's +y axis, i.e. ``en`` projected perpendicular to ``v``. The angle is measured
-    from north towards east (``e_phi``).
+    North is ``-e_theta``; the patch's up direction there is the image of the plane's +y axis,
+    i.e. the patch-centre north vector ``en`` projected perpendicular to the pixel direction.
+    The angle is measured from north towards east (``e_phi``).
     """
     ct, st, cp, sp = np.cos(theta), np.sin(theta), np.cos(phi), np.sin(phi)
     north = np.stack([-ct * cp, -ct * sp, st], axis=-1)
@@ -199,7 +199,7 @@ def _project_numpy(maps, lon, lat, npix, d, nest, interpolation, pol, nthreads):
             vals[touched] = np.nan
         vals = vals.reshape(k, npix, npix)
         if pol:
-            psi = _pol_angle(v, ee[n], en[n], theta, phi)
+            psi = _pol_angle(en[n], theta, phi)
             vals[-2:] = _rotate_qu(vals[-2], vals[-1], psi, forward=True)
         out[n] = vals
     return out
@@ -288,7 +288,7 @@ def _backproject_numpy(patches, lon, lat, nside, d, window, taper_fraction, inte
         vals = _interp_patch(patches[n].astype(np.float64), row, col, interpolation)
         if pol:
             theta, phi = _vec2ang(v)
-            psi = _pol_angle(v, ee[n], en[n], theta, phi)
+            psi = _pol_angle(en[n], theta, phi)
             vals[-2:] = _rotate_qu(vals[-2], vals[-1], psi, forward=False)
         w = _window_weight(window, row, col, npix, taper_fraction)
         good = np.all(np.isfinite(vals), axis=0) & (w > 0)
@@ -364,7 +364,7 @@ def _project_cuda(maps, lon, lat, npix, d, nest, interpolation, pol, nthreads):
     nside = hp.npix2nside(maps.shape[1])
     out = cp.empty((lon.size, k, npix, npix), dtype=maps.dtype)
     _core().healpix_to_patches_cuda(
-        maps.data.ptr, maps.dtype == cp.float32, k, maps.strides[0] // maps.itemsize,
+        maps.data.ptr, bool(maps.dtype == cp.float32), k, maps.strides[0] // maps.itemsize,
         maps.strides[1] // maps.itemsize, nside, lon, lat, npix, d, nest,
         interpolation == "nearest", pol, out.data.ptr, cp.cuda.get_current_stream().ptr)
     return out
@@ -391,8 +391,8 @@ def _backproject_cuda(patches, lon, lat, nside, d, window, taper_fraction, inter
     out = cp.empty((k, 12 * nside * nside), dtype=patches.dtype)
     weights = cp.empty(12 * nside * nside, dtype=cp.float64) if want_weights else None
     _core().patches_to_healpix_cuda(
-        patches.data.ptr, patches.dtype == cp.float32, n, k, npix, lon, lat, nside, d, kind, warr,
-        taper_fraction, interpolation == "bicubic", nest, pol, out.data.ptr,
+        patches.data.ptr, bool(patches.dtype == cp.float32), n, k, npix, lon, lat, nside, d,
+        kind, warr, taper_fraction, interpolation == "bicubic", nest, pol, out.data.ptr,
         0 if weights is None else weights.data.ptr, cp.cuda.get_current_stream().ptr)
     return out, weights
 

@@ -11,11 +11,12 @@ output; pixels next to a hole are therefore biased low and should be masked by t
 ``gaussian_small_scales`` is the baseline that every forse quality figure is compared with, in
 the spirit of PySM's d10/d11 dust models: the beam-deconvolved spectrum of the low-resolution
 map is fitted with a power law over ``ell_fit`` (TT, EE, BB separately, plus the TE correlation
-coefficient), Gaussian harmonic coefficients are drawn for the power missing between the two
-beams, ``D_fit(ell) * (B_hr(ell)**2 - B_lr(ell)**2)``, their map is modulated by the local
-large-scale amplitude (|I| for T, the polarized intensity P for Q and U, each divided by its
-RMS over the valid sky so that the sky-averaged power is the fitted one) and added to the
-low-resolution map.
+coefficient); the output keeps the input, deconvolved to the high-resolution beam, below
+``ell_transition[0]`` and cross-fades (cos^2 in power) to a Gaussian realization of the fitted
+law times the high-resolution beam, complete above ``ell_transition[1]``; that Gaussian part is
+modulated by the local large-scale amplitude (|I| for T, the polarized intensity P for Q and U,
+each divided by its RMS over the valid sky, so that the sky-averaged power is the fitted one).
+The output's power is ``C_in * B_hr**2`` at large scales and ``D_fit * B_hr**2`` at small ones.
 """
 from __future__ import annotations
 
@@ -145,7 +146,8 @@ def default_ell_fit(fwhm_lr_arcmin, nside=None):
 
 
 def gaussian_small_scales(lr_map, fwhm_lr_arcmin, fwhm_hr_arcmin=12.0, seed=0, *, ell_fit=None,
-                          lmax=None, modulate=True, return_info=False):
+                          ell_transition=None, fit_mask=None, lmax=None, modulate=True,
+                          return_info=False):
     """The low-resolution map plus modulated Gaussian small scales (the Gaussian baseline).
 
     Parameters
@@ -158,7 +160,14 @@ def gaussian_small_scales(lr_map, fwhm_lr_arcmin, fwhm_hr_arcmin=12.0, seed=0, *
         Seed of the Gaussian draw (numpy Generator).
     ell_fit : (int, int)
         Multipole range of the power-law fit to the beam-deconvolved spectrum;
-        default ``default_ell_fit(fwhm_lr_arcmin)`` ((54, 217) for 80').
+        default ``default_ell_fit(fwhm_lr_arcmin, nside)`` ((54, 217) for 80').
+    ell_transition : (int, int)
+        Below ``l1`` the output is the input deconvolved to the high-resolution beam; above
+        ``l2`` it is Gaussian; in between a cos^2 cross-fade (in power). Default
+        ``(ell_fit[1] // 2, ell_fit[1])`` ((108, 217) for 80': the input beam is still >= 0.1).
+    fit_mask : bool array ``(npix,)``, optional
+        Pixels used to measure the spectrum that is fitted (e.g. without point sources or the
+        Galactic plane); apodized by 1 deg inside. Default: every valid pixel.
     lmax : int
         Largest multipole of the added small scales; default
         ``beam_lmax(fwhm_hr_arcmin, nside, eps=1e-3)`` (2508 for 12' at Nside 2048).
@@ -198,22 +207,46 @@ def gaussian_small_scales(lr_map, fwhm_lr_arcmin, fwhm_hr_arcmin=12.0, seed=0, *
     rng = np.random.default_rng([seed, BASELINE_STREAM])  # never the sky's own draws
 
     lfit = min(3 * nside - 1, hi + 16)
+    l1, l2 = (hi // 2, hi) if ell_transition is None else (int(ell_transition[0]), int(ell_transition[1]))
+    if not 2 <= l1 < l2 <= lfit:
+        raise ValueError(f"`ell_transition` must be (l1, l2) with 2 <= l1 < l2 <= {lfit}, "
+                         f"got {(l1, l2)}")
     alm = hp.map2alm(a, lmax=lfit, iter=_iter_for(lfit, nside), pol=tqu)
-    cl = np.atleast_2d(hp.alm2cl(alm)) / fsky  # TT (EE BB TE EB TB)
+    if fit_mask is None:
+        cl = np.atleast_2d(hp.alm2cl(alm)) / fsky  # TT (EE BB TE EB TB)
+    else:
+        fm = np.asarray(fit_mask)
+        if fm.shape != valid.shape:
+            raise ValueError(f"`fit_mask` must be a ({valid.size},) map at the Nside of "
+                             f"`lr_map`, got shape {fm.shape}")
+        w = fm.astype(bool) & valid
+        if w.mean() < 0.01:
+            raise ValueError("`fit_mask` keeps less than 1 % of the valid sky")
+        # apodize the fit mask (1 deg) so that its edges do not leak power into the fit range
+        wa = np.clip(smooth(w.astype(np.float64), 60.0), 0.0, 1.0) * w
+        alm_fit = hp.map2alm(a * wa, lmax=lfit, iter=_iter_for(lfit, nside), pol=tqu)
+        cl = np.atleast_2d(hp.alm2cl(alm_fit)) / np.mean(wa ** 2)
     b_lr = hp.gauss_beam(fwhm_lr * ARCMIN, lmax=lmax, pol=True)
     b_hr = hp.gauss_beam(fwhm_hr * ARCMIN, lmax=lmax, pol=True)
     ell = np.arange(lmax + 1, dtype=np.float64)
     ell[0] = 1.0
-    info = {"ell_fit": (lo, hi), "lmax": lmax}
+    # large scales: the input deconvolved to the high-resolution beam below l1, fading out by l2
+    win = np.zeros(lmax + 1)
+    win[: l1 + 1] = 1.0
+    mid = np.arange(l1 + 1, l2)
+    win[mid] = np.cos(0.5 * np.pi * (mid - l1) / (l2 - l1)) ** 2
+    cols = (0, 1, 1) if tqu else (0,)  # T beam for T, spin-2 (grad) beam for E and B
+    alms = alm if tqu else [alm]
+    large_alm = [hp.almxfl(x, (win * b_hr[:, c] / b_lr[:, c])[: lfit + 1]) for x, c in zip(alms, cols)]
+    large = hp.alm2map(large_alm if tqu else large_alm[0], nside, lmax=lfit, pol=tqu)
+    info = {"ell_fit": (lo, hi), "ell_transition": (l1, l2), "lmax": lmax}
     spectra = []
     for k, name in enumerate(("TT", "EE", "BB")[: 3 if tqu else 1]):
-        col = 0 if k == 0 else 1  # T beam for TT, spin-2 (grad) beam for EE and BB
+        col = cols[k]
         deconv = cl[k] / b_lr[: lfit + 1, col] ** 2
         amp, slope, pivot = fit_power_law(deconv, (lo, hi))
         info[name] = {"amplitude": amp, "slope": slope, "ell_pivot": pivot}
-        d_fit = amp * (ell / pivot) ** slope
-        missing = np.clip(b_hr[:, col] ** 2 - b_lr[:, col] ** 2, 0, None)
-        c = d_fit * missing
+        c = amp * (ell / pivot) ** slope * b_hr[:, col] ** 2 * (1.0 - win ** 2)
         c[:2] = 0.0
         spectra.append(c)
     if tqu:
@@ -239,7 +272,7 @@ def gaussian_small_scales(lr_map, fwhm_lr_arcmin, fwhm_hr_arcmin=12.0, seed=0, *
             norm = np.sqrt(np.mean(mod_t[valid] ** 2))
             if norm > 0:
                 ss *= mod_t / norm
-    out = a + ss
+    out = large + ss
     if tqu:
         out[:, anybad] = hp.UNSEEN
     else:

@@ -164,16 +164,28 @@ def apodize_mask(mask, apodize_deg: float = 2.0) -> np.ndarray:
     nside_lo = nside
     while nside_lo > 16 and hp.nside2resol(nside_lo // 2) < apo / 10.0:
         nside_lo //= 2
-    keep_lo = (hp.ud_grade(keep.astype(np.float64), nside_lo) > 0.5) if nside_lo < nside else keep
+    if nside_lo < nside:
+        shift = 2 * (int(np.log2(nside)) - int(np.log2(nside_lo)))
+        parent = hp.nest2ring(nside_lo, hp.ring2nest(nside, np.arange(keep.size)) >> shift)
+        frac = np.bincount(parent, weights=keep, minlength=12 * nside_lo ** 2) / (1 << shift)
+        keep_lo = frac > 0.5
+    else:
+        keep_lo = keep
     vec = np.asarray(hp.pix2vec(nside_lo, np.arange(12 * nside_lo * nside_lo))).T
     w_lo = np.zeros(keep_lo.size)
     if (~keep_lo).any():
-        chord, _ = cKDTree(vec[~keep_lo]).query(vec[keep_lo])
-        dist = 2.0 * np.arcsin(np.clip(chord / 2.0, 0.0, 1.0))
+        # nearest masked pixel = nearest masked pixel on the mask's edge; a bounded query keeps
+        # the KD-tree fast (unbounded queries on HEALPix grids are very slow)
+        masked = np.flatnonzero(~keep_lo)
+        nb = hp.get_all_neighbours(nside_lo, masked)
+        edge = masked[np.any(keep_lo[np.where(nb >= 0, nb, masked)], axis=0)]
+        chord_max = 2.0 * np.sin(apo / 2.0)
+        chord, _ = cKDTree(vec[edge]).query(vec[keep_lo], distance_upper_bound=chord_max)
+        dist = 2.0 * np.arcsin(np.clip(chord / 2.0, 0.0, 1.0))  # inf chord -> pi: beyond taper
         w_lo[keep_lo] = np.where(dist < apo, 0.5 * (1.0 - np.cos(np.pi * dist / apo)), 1.0)
     else:
         w_lo[:] = 1.0
-    w = hp.ud_grade(w_lo, nside) if nside_lo < nside else w_lo
+    w = w_lo[parent] if nside_lo < nside else w_lo
     return w * keep
 
 

@@ -67,8 +67,9 @@ def run(args):
         from ..validate import validate
 
         with t("validate"):
-            summary["validation"] = validate(out, reference=truth, baseline=baseline,
-                                             out_dir=args.output, progress=not args.quiet)
+            summary["validation"] = validate(out, reference=truth, baseline=baseline, lowres=lr,
+                                             fwhm_lr_arcmin=args.input_fwhm, out_dir=args.output,
+                                             progress=not args.quiet)
     summary["timings_s"] = {k: round(v, 2) for k, v in t.items()}
     summary["wall_s"] = round(time.perf_counter() - t0, 2)
     tmp = os.path.join(args.output, ".demo.json.tmp")

@@ -41,13 +41,27 @@ FORSE_HD void cubic_weights(double f, double w[4]) {
   w[3] = far_(2 - f);
 }
 
-// Bicubic (4x4 cubic convolution) with indices clamped to the patch; r, c >= 0.
+// Bicubic (4x4 cubic convolution) with indices clamped to the patch; r, c >= 0. Inside the
+// patch (no clamping needed) the same sums run on a fixed 4x4 window.
 template <typename T>
 FORSE_HD double bicubic(const T* img, int n, double r, double c) {
   const long r0 = long(r), c0 = long(c);
   double wr[4], wc[4];
   cubic_weights(r - double(r0), wr);
   cubic_weights(c - double(c0), wc);
+  if (r0 >= 1 && c0 >= 1 && r0 + 2 <= n - 1 && c0 + 2 <= n - 1) {
+    const T* p = img + (r0 - 1) * n + (c0 - 1);
+    double out = 0.0;
+    for (int a = 0; a < 4; ++a, p += n) {
+      double acc = 0.0;
+      acc = acc + wc[0] * double(p[0]);
+      acc = acc + wc[1] * double(p[1]);
+      acc = acc + wc[2] * double(p[2]);
+      acc = acc + wc[3] * double(p[3]);
+      out = out + wr[a] * acc;
+    }
+    return out;
+  }
   long ci[4];
   for (int b = 0; b < 4; ++b) {
     long v = c0 + b - 1;
