@@ -52,7 +52,7 @@ def _as_stack(m):
     if a.dtype.kind != "f":
         raise TypeError(f"`m` must be a floating-point map, got dtype {a.dtype}")
     nside_of(a.shape[1], "m")
-    return np.array(a, dtype=np.float64)
+    return np.asarray(a, dtype=np.float64)  # no copy of a float64 input: maps are large
 
 
 def _fill_masked(maps, bad):
@@ -120,8 +120,10 @@ def _high_pass(maps, ell_keep, pol):
         lowmap = hp.alm2map_spin(alm, nside, 2, lmax)
     else:
         alm = hp.almxfl(hp.map2alm(maps[0], lmax=lmax, iter=1), low)
-        lowmap = hp.alm2map(alm, nside, lmax=lmax)
-    return maps - np.atleast_2d(lowmap)
+        lowmap = [hp.alm2map(alm, nside, lmax=lmax)]
+    for m, low_m in zip(maps, lowmap):  # in place: these are full-resolution maps
+        m -= low_m
+    return maps
 
 
 def _generate(gen, x, seeds, stochastic):
@@ -273,6 +275,7 @@ def extend(m, *, input_fwhm_arcmin=80.0, nside_out=2048, model=None, layout="reg
         gauss = np.atleast_2d(gaussian_small_scales(lr if stokes == "TQU" else lr[0],
                                                     input_fwhm_arcmin, fwhm_hr, seed=seed,
                                                     fit_mask=None if src is None else ~src))
+        gauss = gauss.astype(np.float32)  # only patches are cut from it: halve its memory
 
     lon, lat = getattr(tiling, layout)(size_deg, overlap_deg)
     npix = int(round(size_deg * 60.0 / px))
@@ -310,7 +313,7 @@ def extend(m, *, input_fwhm_arcmin=80.0, nside_out=2048, model=None, layout="reg
                                                    px, pol=pol, taper_fraction=taper,
                                                    backend=backend)
                 sm = np.atleast_2d(sm)
-                sm = np.where(sm == hp.UNSEEN, 0.0, sm)
+                sm[sm == hp.UNSEEN] = 0.0
             with timings("smooth"):
                 sm = _high_pass(sm, ell_keep, pol)
             out[first:first + sm.shape[0]] += sm

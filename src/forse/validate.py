@@ -61,13 +61,15 @@ def _load(x, name, fields=None):
             a = hp.read_map(os.fspath(x), field=None, dtype=np.float64)
     else:
         a = x
-    a = np.array(a, dtype=np.float64, ndmin=1)
+    a = np.asarray(a, dtype=np.float64)  # no copy of a float64 map: TQU at 2048 is 1.2 GB
     if a.ndim == 1:
         a = a[None]
     if a.ndim != 2 or a.shape[0] not in (1, 3):
         raise ValueError(f"`{name}` must be a map (npix,) or TQU maps (3, npix), got shape {a.shape}")
     nside_of(a.shape[1], name)
-    a[a == hp.UNSEEN] = np.nan
+    unseen = a == hp.UNSEEN
+    if unseen.any():  # copy before marking, never change the caller's array
+        a = np.where(unseen, np.nan, a)
     return a
 
 
