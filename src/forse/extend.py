@@ -82,8 +82,9 @@ def _compact_sources(t, fwhm_arcmin, factor):
         return None
     nside = hp.get_nside(t)
     coarse = 2 ** int(np.clip(np.round(np.log2(3518.0 / (4 * fwhm_arcmin))), 0, np.log2(nside)))
-    local = hp.ud_grade(hp.ud_grade(t, coarse), nside)
-    src = t > factor * np.abs(local)
+    parent = _parents(nside, coarse)
+    local = np.bincount(parent, t) / np.bincount(parent)
+    src = t > factor * np.abs(local[parent])
     return None if not src.any() or src.mean() > 0.2 else src
 
 
@@ -131,7 +132,7 @@ def _restore_overlap_power(sm, ss, lon, lat, px, taper, backend):
     less power than each of them: the stitched map would show a seam of missing power. The
     deficit is the weighted spread between patches, ``sum w p^2 / sum w - (sum w p / sum w)^2``;
     scale the map, in place, by ``sqrt(<sum w p^2 / sum w> / <map^2>)``, averaged over ~1 deg
-    and interpolated smoothly. The factor is exactly 1 where one patch contributes.
+    and interpolated to ~14'. The factor is 1 where one patch contributes.
 
     sm: (k, npix) stitched small scales (k = 1, or 2 for Q/U); ss: (N, k, n, n) patches."""
     nside = hp.get_nside(sm[0])
@@ -141,14 +142,26 @@ def _restore_overlap_power(sm, ss, lon, lat, px, taper, backend):
     s2[s2 == hp.UNSEEN] = 0.0
     s1 = np.einsum("kp,kp->p", sm, sm)
     low = max(1, min(64, nside // 32))  # ~1 deg pixels at Nside 2048
-    a2, a1 = hp.ud_grade(s2, low), hp.ud_grade(s1, low)
+    mid = min(nside, 4 * low)           # ~14' pixels: where the factor is interpolated
+    parent_mid = _parents(nside, mid)
+    parent_low = _parents(mid, low)[parent_mid]
+    cnt = np.bincount(parent_low, minlength=12 * low * low)
+    a2 = np.bincount(parent_low, s2, minlength=cnt.size)
+    a1 = np.bincount(parent_low, s1, minlength=cnt.size)
     with np.errstate(divide="ignore", invalid="ignore"):
-        fac = np.where(a1 > 0, np.sqrt(a2 / a1), 1.0)
-    fac = np.clip(fac, 1.0, 2.0)
-    todo = np.flatnonzero(hp.ud_grade(fac, nside) > 1.0 + 1e-6)  # overlap zones only
-    if todo.size:
-        theta, phi = hp.pix2ang(nside, todo)
-        sm[:, todo] *= hp.get_interp_val(fac, theta, phi)
+        fac = np.clip(np.where(a1 > 0, np.sqrt(a2 / a1), 1.0), 1.0, 2.0)
+    theta, phi = hp.pix2ang(mid, np.arange(12 * mid * mid))
+    sm *= hp.get_interp_val(fac, theta, phi)[parent_mid][None]
+
+
+def _parents(nside, low):
+    """RING index at Nside ``low`` of the parent of every RING pixel at ``nside``."""
+    from ._dispatch import _core
+
+    r2n, n2r = (_core.ring2nest, _core.nest2ring) if _core is not None else \
+        (hp.ring2nest, hp.nest2ring)
+    shift = 2 * int(round(np.log2(nside // low)))
+    return n2r(low, r2n(nside, np.arange(12 * nside * nside)) >> shift)
 
 
 def _generate(gen, x, seeds, stochastic):
