@@ -66,6 +66,9 @@ def _write_json(path: Path, obj) -> None:
         f.write("\n")
         f.flush()
         os.fsync(f.fileno())
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(tmp, 0o666 & ~mask)  # mkstemp makes 0600 files
     os.replace(tmp, path)
 
 

@@ -41,6 +41,12 @@ def add_input_noise(x, amplitude: float, rng: np.random.Generator) -> np.ndarray
     return _rescale(noisy, robust=False)
 
 
+def _umask_mode() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask  # what a plain open() would give; mkstemp makes 0600 files
+
+
 def _atomic_json(path: Path, obj) -> None:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -48,6 +54,7 @@ def _atomic_json(path: Path, obj) -> None:
         with os.fdopen(fd, "w") as f:
             json.dump(obj, f, indent=2, sort_keys=True, default=_json_default)
             f.write("\n")
+        os.chmod(tmp, _umask_mode())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -101,6 +108,7 @@ def save_generator(model, path, card: dict) -> Path:
     os.close(fd)
     try:
         model.save(tmp)
+        os.chmod(tmp, _umask_mode())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
