@@ -366,12 +366,9 @@ def validate(map, reference=None, baseline=None, mask=None, out_dir=None, *, low
         from .smoothing import gaussian_small_scales
 
         lr_in = np.where(np.isnan(lrs["map"]), 0.0, lrs["map"])
-        # small scales to the spectra's lmax (the 12' beam is ~1% there at Nside 2048)
-        from .smoothing import default_ell_fit
-
-        lmax_b = spectra.default_lmax(nside) if lmax is None else int(lmax)
-        lmax_b = int(np.clip(lmax_b, default_ell_fit(fwhm_lr)[1], 3 * nside - 1))
-        base = gaussian_small_scales(lr_in if pol else lr_in[0], fwhm_lr, fwhm_hr, seed, lmax=lmax_b)
+        # the function's own lmax (where the hr beam falls to 1e-3): truncating at the spectra's
+        # lmax is faster but removes pixel-scale power that the functionals V1, V2 see
+        base = gaussian_small_scales(lr_in if pol else lr_in[0], fwhm_lr, fwhm_hr, seed)
         maps["baseline"] = np.asarray(base).reshape(nf, -1)
         baseline_kind = "gaussian"
     elif baseline is not None:
