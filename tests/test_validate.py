@@ -91,6 +91,20 @@ def test_gaussian_field_functionals_match_theory():
         assert err.max() < 0.06, f"max rel err {err.max():.3f}"
 
 
+def test_lowres_from_shared_transform_matches_smoothing(dust):
+    from forse.smoothing import smooth
+
+    direct = {}
+    lr = V._lowres(dust, 1300.0, True, 128, True, direct, "map")  # beam lmax <= nside / 2
+    want = smooth(dust, 1300.0, pol=True)
+    np.testing.assert_allclose(lr, want, atol=1e-6 * np.abs(want).max())
+    np.testing.assert_allclose(direct["map"][0], hp.anafast(dust, lmax=128, iter=0)[0], rtol=1e-10)
+    # with a mask (not full sky) it falls back to forse.smoothing.smooth
+    other = {}
+    np.testing.assert_allclose(V._lowres(dust, 1300.0, True, 128, False, other, "map"), want, rtol=1e-12)
+    assert other == {}
+
+
 def test_nan_and_unseen_pixels_are_excluded_and_counted(dust):
     bad = dust.copy()
     lon, lat = V.default_patches()

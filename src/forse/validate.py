@@ -98,6 +98,27 @@ def _smooth(a, fwhm_arcmin, pol):
     return np.asarray(smooth(np.nan_to_num(a, nan=0.0), fwhm_arcmin, pol=pol)).reshape(a.shape)
 
 
+def _lowres(a, fwhm_arcmin, pol, lmax, full_sky, direct, key):
+    """``a`` smoothed with a ``fwhm_arcmin`` beam. On a clean full sky one ``map2alm`` to the
+    spectra's ``lmax`` gives both the smoothed map and the full-sky C_ell (stored in
+    ``direct[key]``), saving a transform per map; otherwise ``forse.smoothing.smooth``."""
+    import healpy as hp
+
+    from .smoothing import beam_lmax
+
+    nside = nside_of(a.shape[1], "map")
+    l_lr = beam_lmax(fwhm_arcmin, nside)
+    # iter=0 quadrature is what forse.smoothing uses (and is accurate) when l_lr <= nside / 2
+    if not (full_sky and l_lr <= nside // 2 and l_lr <= lmax <= 3 * nside - 1
+            and np.all(np.isfinite(a))):
+        return _smooth(a, fwhm_arcmin, pol)
+    alm = hp.map2alm(a if pol else a[0], lmax=lmax, iter=0, pol=pol)
+    direct[key] = np.atleast_2d(hp.alm2cl(alm))
+    low = hp.resize_alm(alm, lmax, lmax, l_lr, l_lr)
+    low = hp.smoothalm(low, fwhm=fwhm_arcmin * ARCMIN, pol=pol, inplace=False)
+    return np.asarray(hp.alm2map(low, nside, lmax=l_lr, pol=pol)).reshape(a.shape)
+
+
 # ----------------------------------------------------------------------------- statistics
 def small_scale_patches(hr, lr, fields):
     """``hr / lr`` for T, ``hr - lr`` for Q/U; ``hr``, ``lr`` are ``(N, k, n, n)``."""
@@ -331,19 +352,25 @@ def validate(map, reference=None, baseline=None, mask=None, out_dir=None, *, low
         raise ValueError(f"`fwhm_lr_arcmin` ({fwhm_lr}) must be larger than `fwhm_hr_arcmin` ({fwhm_hr})")
     kernel = fwhm_lr  # as forse.training_set: lr = smooth(hr, fwhm_lr)
     pol = nf == 3
+    lmax_ = spectra.default_lmax(nside) if lmax is None else int(lmax)
+    import healpy as hp
+
+    direct = {}  # full-sky C_ell from the same map2alm that gives the low-resolution map
+
+    def lowres_of(k):
+        if "lowres" in maps:
+            return maps["lowres"]
+        return _lowres(maps[k], kernel, pol, lmax_, keep is None, direct, k)
 
     # low-resolution versions (the denominators of the small-scale ratio)
-    lrs = {"map": maps["lowres"] if "lowres" in maps else _smooth(maps["map"], kernel, pol)}
+    lrs = {"map": lowres_of("map")}
     if isinstance(baseline, str) and baseline.lower() == "gaussian":
         from .smoothing import gaussian_small_scales
 
         lr_in = np.where(np.isnan(lrs["map"]), 0.0, lrs["map"])
-        # small scales to the spectra's lmax (the 12' beam is ~1% there at Nside 2048)
-        from .smoothing import default_ell_fit
-
-        lmax_b = spectra.default_lmax(nside) if lmax is None else int(lmax)
-        lmax_b = int(np.clip(lmax_b, default_ell_fit(fwhm_lr)[1], 3 * nside - 1))
-        base = gaussian_small_scales(lr_in if pol else lr_in[0], fwhm_lr, fwhm_hr, seed, lmax=lmax_b)
+        # the function's own lmax (where the hr beam falls to 1e-3): truncating at the spectra's
+        # lmax is faster but removes pixel-scale power that the functionals V1, V2 see
+        base = gaussian_small_scales(lr_in if pol else lr_in[0], fwhm_lr, fwhm_hr, seed)
         maps["baseline"] = np.asarray(base).reshape(nf, -1)
         baseline_kind = "gaussian"
     elif baseline is not None:
@@ -360,7 +387,7 @@ def validate(map, reference=None, baseline=None, mask=None, out_dir=None, *, low
         baseline_kind = None
     names = [k for k in ("map", "reference", "baseline") if k in maps]
     for k in names[1:]:
-        lrs[k] = maps["lowres"] if "lowres" in maps else _smooth(maps[k], kernel, pol)
+        lrs[k] = lowres_of(k)
     bad = {k: int(np.count_nonzero(np.any(np.isnan(maps[k]), axis=0))) for k in names}
     t = step("load_smooth", t)
 
@@ -442,9 +469,6 @@ def validate(map, reference=None, baseline=None, mask=None, out_dir=None, *, low
             allbad |= np.any(np.isnan(maps[k]), axis=0)
         base = (keep if keep is not None else np.ones(m.shape[1], bool)) & ~allbad
         weights = spectra.apodize_mask(base, apodize_deg)
-    lmax_ = spectra.default_lmax(nside) if lmax is None else int(lmax)
-    import healpy as hp
-
     bk = hp.gauss_beam(kernel * ARCMIN, lmax=lmax_, pol=True)
     hp_filter = {"TT": (1 - bk[:, 0]) ** 2}
     if pol:
@@ -453,8 +477,12 @@ def validate(map, reference=None, baseline=None, mask=None, out_dir=None, *, low
     edges = _bin_edges(lmax_)
     full, full_b, full_ss_b = {}, {}, {}
     for k in names:
-        c = spectra.masked_cl(maps[k] if pol else maps[k][0], lmax=lmax_,
-                              weights=weights if weights is not None else np.ones(m.shape[1]))
+        if weights is None and k in direct:
+            c = {"ell": np.arange(lmax_ + 1), "fsky": 1.0, "n_bad": 0, "lmax": lmax_}
+            c.update(zip(("TT", "EE", "BB", "TE", "EB", "TB"), direct[k]))
+        else:
+            c = spectra.masked_cl(maps[k] if pol else maps[k][0], lmax=lmax_,
+                                  weights=weights if weights is not None else np.ones(m.shape[1]))
         full[k] = c
         full_b[k] = _binned(c, edges)
         full_ss_b[k] = _binned({s: c[s] * hp_filter[s] for s in hp_filter}, edges)
