@@ -74,20 +74,6 @@ def _fill_masked(maps, bad):
     return out
 
 
-def _compact_sources(t, fwhm_arcmin, factor):
-    """Pixels brighter than ``factor`` x the mean of a coarse pixel ~4 beams wide: bright compact
-    sources, which would flatten the baseline's power-law fit and raise its small scales
-    everywhere. None when there are none."""
-    if factor is None:
-        return None
-    nside = hp.get_nside(t)
-    coarse = 2 ** int(np.clip(np.round(np.log2(3518.0 / (4 * fwhm_arcmin))), 0, np.log2(nside)))
-    parent = _parents(nside, coarse)
-    local = np.bincount(parent, t) / np.bincount(parent)
-    src = t > factor * np.abs(local[parent])
-    return None if not src.any() or src.mean() > 0.2 else src
-
-
 def _beam_lmax(fwhm_arcmin, nside):
     """Multipole where the Gaussian beam has fallen to 1e-6 (nothing above matters)."""
     sigma = np.radians(fwhm_arcmin / 60.0) / np.sqrt(8 * np.log(2))
@@ -250,7 +236,7 @@ def load_models(model, stokes: str, pol_mode: str):
 def extend(m, *, input_fwhm_arcmin=80.0, nside_out=2048, model=None, layout="regular",
            size_deg=20.0, overlap_deg=5.0, seed=0, stochastic=None, pol_mode="qu",
            batch_size=16, ell_keep=100, progress=True, timings=None, comm="auto",
-           backend="auto", source_factor=3.0, return_baseline=False):
+           backend="auto", fit_mask=None, return_baseline=False):
     """Extend a low-resolution T or TQU map to the model's resolution (12' for the bundled models).
 
     Parameters
@@ -266,8 +252,8 @@ def extend(m, *, input_fwhm_arcmin=80.0, nside_out=2048, model=None, layout="reg
         the model card.
     pol_mode : ``"qu"`` or ``"p-angle"`` (see module docstring).
     ell_keep : multipoles below it are the input's exactly.
-    source_factor : pixels brighter than this times their surroundings (~4 beams) are left out of
-        the baseline's spectrum fit (None: keep all).
+    fit_mask : optional bool map at the output Nside passed to the Gaussian baseline's spectrum
+        fit (e.g. leaving out bright compact sources, which flatten the fitted slope).
     comm : an mpi4py communicator, ``None`` (serial) or ``"auto"`` (MPI world under mpiexec).
     Returns the extended map(s) ((npix,) or (3, npix)), and the Gaussian baseline too when
     ``return_baseline``; under MPI only rank 0 gets them (the other ranks get None).
@@ -309,10 +295,9 @@ def extend(m, *, input_fwhm_arcmin=80.0, nside_out=2048, model=None, layout="reg
         filled = _fill_masked(maps, bad)
         lr = _change_nside(filled, nside_out, input_fwhm_arcmin)
         bad_out = hp.ud_grade(bad.astype(float), nside_out) > 0 if bad.any() else None
-        src = _compact_sources(lr[0], input_fwhm_arcmin, source_factor)
         gauss = np.atleast_2d(gaussian_small_scales(lr if stokes == "TQU" else lr[0],
                                                     input_fwhm_arcmin, fwhm_hr, seed=seed,
-                                                    fit_mask=None if src is None else ~src))
+                                                    fit_mask=fit_mask))
         gauss = gauss.astype(np.float32)  # only patches are cut from it: halve its memory
 
     lon, lat = getattr(tiling, layout)(size_deg, overlap_deg)
