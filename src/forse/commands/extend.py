@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
+
 EXAMPLE = """example:
   forse extend dust_80arcmin.fits -o dust_12arcmin.fits --seed 1
   forse extend dust_TQU_80arcmin.fits -o dust.fits --realizations 10 --pol-mode p-angle
@@ -34,6 +36,8 @@ def register(sub, name):
     p.add_argument("--deterministic", action="store_true",
                    help="no input noise: one output per input (ForSE) instead of ForSE+ sampling")
     p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--float64", action="store_true",
+                   help="write float64 maps (default float32, as healpy: half the size)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.add_argument("--quiet", action="store_true", help="no progress bar or timing table")
     return p
@@ -85,7 +89,8 @@ def run(args):
             if header.get(key):
                 meta[key] = header[key]
         with t("write"):
-            io.write_map(names[i], out, overwrite=args.overwrite, header=meta)
+            io.write_map(names[i], out if args.float64 else out.astype(np.float32),
+                         overwrite=args.overwrite, header=meta)
         if verbose:
             print(f"wrote {names[i]}")
     if verbose:
