@@ -15,4 +15,16 @@ try:
 except PackageNotFoundError:  # pragma: no cover - source checkout without install
     __version__ = "0.0.0+src"
 
-__all__ = ["__version__"]
+# Submodules load on first use (``forse.gan`` pulls in TensorFlow, so nothing is imported eagerly).
+_SUBMODULES = ("extend", "gan", "io", "masks", "minkowski", "normalize", "parallel",
+               "projection", "report", "sky", "smoothing", "spectra", "tiling", "training_set",
+               "validate")
+__all__ = ["__version__", *_SUBMODULES]
+
+
+def __getattr__(name):
+    if name in _SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module 'forse' has no attribute {name!r}")

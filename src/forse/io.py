@@ -8,11 +8,11 @@ then ``os.replace``), turns NaN into UNSEEN and records forse metadata in the he
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
 import healpy as hp
+from ._atomic import _file_mode, replacing
 import numpy as np
 from astropy.io import fits
 
@@ -88,9 +88,7 @@ def read_map(path, field=None):
 
 def publish(tmp, path):
     """Give a finished temporary file the usual permissions and move it to ``path``."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
+    os.chmod(tmp, _file_mode())
     os.replace(tmp, path)
 
 
@@ -131,14 +129,7 @@ def write_map(path, maps, *, overwrite=False, header=None, nest=False):
     k = 1 if m.ndim == 1 else m.shape[0]
     names = (["I_STOKES", "Q_STOKES", "U_STOKES"] if k == 3 else
              ["I_STOKES"] if k == 1 else [f"FIELD{i}" for i in range(k)])
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp.fits")
-    os.close(fd)
-    try:
+    with replacing(path, suffix=".tmp.fits") as tmp:
         hp.write_map(tmp, m, nest=nest, coord=coord, column_names=names, dtype=[m.dtype] * k,
                      column_units=unit, extra_header=cards, overwrite=True)
-        publish(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return path

@@ -5,9 +5,10 @@ import base64
 import html
 import io
 import os
-import tempfile
 
 import numpy as np
+
+from ._atomic import write_text
 
 COLORS = {"map": "tab:red", "reference": "black", "baseline": "tab:blue"}
 LABELS = {"map": "generated", "reference": "reference", "baseline": "Gaussian baseline"}
@@ -286,12 +287,7 @@ def write_report(path, summary, *, maps, lrs, seam_maps=None, full=None, backend
             "<style>body{font-family:sans-serif;max-width:1300px;margin:auto;padding:1em}"
             "table{border-collapse:collapse;margin:0.5em 0}td,th{border:1px solid #999;padding:3px 8px}"
             "img{max-width:100%}</style></head><body>" + "\n".join(body) + "</body></html>")
-    d = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=d, suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(page)
-    os.chmod(tmp, 0o666 & ~_umask())
-    os.replace(tmp, path)
+    write_text(path, page)
     return path
 
 

@@ -23,14 +23,13 @@ full-sky spectra give them zero weight; both are counted in the summary.
 """
 from __future__ import annotations
 
-import json
 import os
-import tempfile
 import time
 
 import numpy as np
 
 from . import spectra
+from ._atomic import write_json
 from ._checks import nside_of, positive
 
 ARCMIN = np.pi / (180.0 * 60.0)
@@ -280,12 +279,7 @@ def _tolist(d):
 
 
 def _write_json(path, obj):
-    d = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=d, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(_tolist(obj), f, indent=1, allow_nan=False)
-    os.chmod(tmp, 0o666 & ~_umask())
-    os.replace(tmp, path)
+    write_json(path, _tolist(obj), indent=1, allow_nan=False)
 
 
 # ----------------------------------------------------------------------------- driver

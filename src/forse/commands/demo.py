@@ -7,7 +7,6 @@ summary.json into the output folder.
 """
 from __future__ import annotations
 
-import json
 import os
 import time
 
@@ -37,6 +36,7 @@ def register(sub, name):
 
 def run(args):
     from .. import __version__, io
+    from .._atomic import write_json
     from ..extend import Timings, extend
     from ..sky import synthetic_dust
     from ..smoothing import smooth
@@ -72,10 +72,7 @@ def run(args):
                                              progress=not args.quiet)
     summary["timings_s"] = {k: round(v, 2) for k, v in t.items()}
     summary["wall_s"] = round(time.perf_counter() - t0, 2)
-    tmp = os.path.join(args.output, ".demo.json.tmp")
-    with open(tmp, "w") as f:
-        json.dump(summary, f, indent=1, default=float)
-    os.replace(tmp, os.path.join(args.output, "demo.json"))
+    write_json(os.path.join(args.output, "demo.json"), summary, indent=1, default=float)
     say("timing:\n" + t.table())
     say(f"done in {summary['wall_s']:.0f} s: {args.output}/")
     return 0

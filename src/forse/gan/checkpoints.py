@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .._atomic import write_json
+
 _NAME = re.compile(r"^ckpt-(\d{8})$")
 
 
@@ -60,16 +62,7 @@ def _plain(o):
 
 
 def _write_json(path: Path, obj) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=2, sort_keys=True, default=_plain)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(tmp, 0o666 & ~mask)  # mkstemp makes 0600 files
-    os.replace(tmp, path)
+    write_json(path, obj, fsync=True, indent=2, sort_keys=True, default=_plain)
 
 
 def save(folder, step: int, arrays: dict, meta: dict) -> Path:

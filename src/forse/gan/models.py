@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
+
+from .._atomic import replacing, write_json
 
 CARD_FORMAT = "forse-generator-card/1"
 NOISE_AMPLITUDE = 0.1  # default ForSE+ input noise amplitude (in rescaled units)
@@ -48,18 +49,7 @@ def _umask_mode() -> int:
 
 
 def _atomic_json(path: Path, obj) -> None:
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=2, sort_keys=True, default=_json_default)
-            f.write("\n")
-        os.chmod(tmp, _umask_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_json(path, obj, indent=2, sort_keys=True, default=_json_default)
 
 
 def _json_default(o):
@@ -104,16 +94,8 @@ def save_generator(model, path, card: dict) -> Path:
     if path.suffix != ".keras":
         raise ValueError(f"`path` must end in .keras, got {str(path)!r}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".keras", dir=path.parent)
-    os.close(fd)
-    try:
+    with replacing(path, suffix=".keras") as tmp:  # Keras picks the format by extension
         model.save(tmp)
-        os.chmod(tmp, _umask_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     _atomic_json(path.with_suffix(".json"), card)
     return path
 
