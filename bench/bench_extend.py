@@ -68,6 +68,8 @@ def main(argv=None):
     ap.add_argument("--pol-mode", choices=("qu", "p-angle"), default="qu")
     ap.add_argument("--layout", choices=("regular", "adaptive"), default="regular")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--restore", action="store_true",
+                    help="stitch with the overlap-power restoration (extend's restore_overlap_power)")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
 
@@ -89,7 +91,8 @@ def main(argv=None):
     t = Timings()
     t1 = time.perf_counter()
     out = extend(lr, input_fwhm_arcmin=80.0, nside_out=args.nside, seed=args.seed,
-                 pol_mode=args.pol_mode, layout=args.layout, timings=t, progress=False, comm=None)
+                 pol_mode=args.pol_mode, layout=args.layout, timings=t, progress=False, comm=None,
+                 restore_overlap_power=args.restore)
     wall = time.perf_counter() - t1
     # writing is part of the user's run: time it too (float32 FITS, atomic)
     from forse import io

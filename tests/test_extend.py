@@ -182,3 +182,13 @@ def test_mpi_equals_serial(sky, tiny_models, tmp_path):
     cli(inp, "-o", tmp_path / "r.fits", *common_args(tiny_models), "--realizations", 2, mpi=2)
     r0, _ = io.read_map(tmp_path / "r_r000.fits")
     np.testing.assert_array_equal(r0, a)
+
+
+def test_restore_overlap_power_only_raises_power(sky, tiny_models):
+    t = sky[0]
+    plain = run(t, tiny_models, seed=2) - t
+    restored = run(t, tiny_models, seed=2, restore_overlap_power=True) - t
+    assert np.all(np.isfinite(restored))
+    # the factor is >= 1 everywhere, and 1 (up to the high-pass) where one patch contributes
+    assert np.mean(restored**2) >= np.mean(plain**2)
+    assert np.mean(restored**2) < 4 * np.mean(plain**2)

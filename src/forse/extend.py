@@ -236,7 +236,7 @@ def load_models(model, stokes: str, pol_mode: str):
 def extend(m, *, input_fwhm_arcmin=80.0, nside_out=2048, model=None, layout="regular",
            size_deg=20.0, overlap_deg=5.0, seed=0, stochastic=None, pol_mode="qu",
            batch_size=16, ell_keep=100, progress=True, timings=None, comm="auto",
-           backend="auto", fit_mask=None, return_baseline=False):
+           backend="auto", fit_mask=None, restore_overlap_power=False, return_baseline=False):
     """Extend a low-resolution T or TQU map to the model's resolution (12' for the bundled models).
 
     Parameters
@@ -254,6 +254,8 @@ def extend(m, *, input_fwhm_arcmin=80.0, nside_out=2048, model=None, layout="reg
     ell_keep : multipoles below it are the input's exactly.
     fit_mask : optional bool map at the output Nside passed to the Gaussian baseline's spectrum
         fit (e.g. leaving out bright compact sources, which flatten the fitted slope).
+    restore_overlap_power : rescale the stitched small scales where patches overlap so that
+        averaging them does not lower their power there (see ``_restore_overlap_power``).
     comm : an mpi4py communicator, ``None`` (serial) or ``"auto"`` (MPI world under mpiexec).
     Returns the extended map(s) ((npix,) or (3, npix)), and the Gaussian baseline too when
     ``return_baseline``; under MPI only rank 0 gets them (the other ranks get None).
@@ -337,7 +339,8 @@ def extend(m, *, input_fwhm_arcmin=80.0, nside_out=2048, model=None, layout="reg
                                                    backend=backend)
                 sm = np.atleast_2d(sm)
                 sm[sm == hp.UNSEEN] = 0.0
-                _restore_overlap_power(sm, ss, lon, lat, px, taper, backend)
+                if restore_overlap_power:
+                    _restore_overlap_power(sm, ss, lon, lat, px, taper, backend)
             with timings("smooth"):
                 sm = _high_pass(sm, ell_keep, pol)
             out[first:first + sm.shape[0]] += sm
