@@ -10,7 +10,6 @@ batch 8, timed after a warm-up call; best of `--repeats`. Uses whatever cores Te
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -110,10 +109,9 @@ def main(argv=None):
     if rows:
         res["generate"] = rows
     if args.json:
-        tmp = args.json + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(res, f, indent=2)
-        os.replace(tmp, args.json)
+        from forse._atomic import write_json
+
+        write_json(args.json, res, indent=2, default=float)
     return res
 
 

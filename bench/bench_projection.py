@@ -18,7 +18,6 @@ back-projection (VmHWM in a fresh subprocess) against the size of its output map
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import subprocess
@@ -210,10 +209,9 @@ def main(argv=None):
     if args.json:
         d = os.path.dirname(os.path.abspath(args.json))
         os.makedirs(d, exist_ok=True)
-        tmp = args.json + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(res, f, indent=2)
-        os.replace(tmp, args.json)
+        from forse._atomic import write_json
+
+        write_json(args.json, res, indent=2, default=float)
     return res
 
 

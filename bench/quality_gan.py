@@ -16,7 +16,6 @@ Targets (issue 4): every overlap >= 0.85 and above the baseline; spectrum ratio 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -120,10 +119,9 @@ def main(argv=None):
           + ("; baseline " + " ".join(f"{rows['gaussian']['raw_minmax'][k]:.3f}" for k in ("v0", "v1", "v2"))
              if "gaussian" in rows else ""))
     if args.json:
-        tmp = args.json + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(res, f, indent=2)
-        os.replace(tmp, args.json)
+        from forse._atomic import write_json
+
+        write_json(args.json, res, indent=2, default=float)
     return res
 
 
