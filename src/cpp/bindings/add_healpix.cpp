@@ -73,29 +73,22 @@ void add_healpix(py::module_& m) {
   }, py::arg("nside"), py::arg("theta"), py::arg("phi"), py::arg("nest") = false,
      "(pix (4, n), weights (4, n)) as healpy.get_interp_weights.");
 
-  m.def("ring2nest", [](int64_t nside, iarr pix) {
-    check_nside(nside);
-    iarr out(pix.size());
-    const int64_t* p = pix.data();
-    int64_t* o = out.mutable_data();
-    const int64_t n = pix.size();
-    {
-      py::gil_scoped_release nogil;
-      forse::cpu::ring2nest(nside, p, n, o);
-    }
-    return out;
-  }, py::arg("nside"), py::arg("pix"));
-
-  m.def("nest2ring", [](int64_t nside, iarr pix) {
-    check_nside(nside);
-    iarr out(pix.size());
-    const int64_t* p = pix.data();
-    int64_t* o = out.mutable_data();
-    const int64_t n = pix.size();
-    {
-      py::gil_scoped_release nogil;
-      forse::cpu::nest2ring(nside, p, n, o);
-    }
-    return out;
-  }, py::arg("nside"), py::arg("pix"));
+  // ring2nest and nest2ring differ only in the kernel they run
+  using reorder_fn = void (*)(int64_t, const int64_t*, int64_t, int64_t*);
+  auto bind_reorder = [&m](const char* name, reorder_fn fn) {
+    m.def(name, [fn](int64_t nside, iarr pix) {
+      check_nside(nside);
+      iarr out(pix.size());
+      const int64_t* p = pix.data();
+      int64_t* o = out.mutable_data();
+      const int64_t n = pix.size();
+      {
+        py::gil_scoped_release nogil;
+        fn(nside, p, n, o);
+      }
+      return out;
+    }, py::arg("nside"), py::arg("pix"));
+  };
+  bind_reorder("ring2nest", &forse::cpu::ring2nest);
+  bind_reorder("nest2ring", &forse::cpu::nest2ring);
 }

@@ -8,15 +8,11 @@
 #include <vector>
 
 #include "forse/backproject.hpp"
+#include "check.cuh"
 #include "forse/cuda_api.hpp"
 
 namespace forse::cuda {
 namespace {
-
-void check(cudaError_t e, const char* what) {
-  if (e != cudaSuccess)
-    throw std::runtime_error(std::string("forse CUDA error in ") + what + ": " + cudaGetErrorString(e));
-}
 
 template <typename T>
 __global__ void gather_kernel(const T* patches, int64_t k, int npix, Healpix<int64_t> hb,

@@ -7,11 +7,13 @@
 #include <stdexcept>
 #include <string>
 
+#include "check.cuh"
 #include "forse/minkowski.hpp"
 
 namespace forse {
 
 namespace {
+using cuda::check;
 
 constexpr int kThreads = 256;
 constexpr int kWarps = kThreads / 32;
@@ -88,12 +90,6 @@ __global__ void finish_kernel(const double* __restrict__ partial, int64_t N, int
   out[idx] = s[0];
   out[N * nT + idx] = s[1];
   out[2 * N * nT + idx] = 0.25 * s[2];
-}
-
-void check(cudaError_t err, const char* what) {
-  if (err != cudaSuccess)
-    throw std::runtime_error(std::string("forse minkowski_cuda: ") + what + ": " +
-                             cudaGetErrorString(err));
 }
 
 }  // namespace

@@ -6,16 +6,12 @@
 #include <string>
 #include <vector>
 
+#include "check.cuh"
 #include "forse/cuda_api.hpp"
 #include "forse/interp.hpp"
 
 namespace forse::cuda {
 namespace {
-
-void check(cudaError_t e, const char* what) {
-  if (e != cudaSuccess)
-    throw std::runtime_error(std::string("forse CUDA error in ") + what + ": " + cudaGetErrorString(e));
-}
 
 template <typename T>
 __global__ void project_kernel(const T* maps, int64_t k, int64_t sk, int64_t sp,
