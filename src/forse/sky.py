@@ -32,6 +32,7 @@ from __future__ import annotations
 import healpy as hp
 import numpy as np
 
+from . import sht
 from ._checks import positive
 from .smoothing import ARCMIN, FWHM_TO_SIGMA, beam_lmax, gaussian_alm
 
@@ -146,13 +147,13 @@ def synthetic_dust(nside, seed=0, stokes="T", fwhm_arcmin=12.0, *, alpha=2.6, si
     nlo, theta, phi = _low_res_grid(nside)
     log_a = np.log(galactic_profile(np.degrees(phi), 90.0 - np.degrees(theta)))
     llo = min(lmax, 2 * nlo)
-    prof_alm = hp.map2alm(log_a, lmax=llo, iter=1)
+    prof_alm = sht.map2alm(log_a, llo, iter=1)
     total_alm = g_alm.copy()
     _add_low(total_alm, prof_alm, lmax, llo)
     total_alm[0] -= np.sqrt(4 * np.pi) * 0.5 * sigma_g ** 2  # exp(g - sigma^2/2): unit mean
 
     if stokes == "T":
-        return np.exp(hp.alm2map(total_alm, nside, lmax=lmax))
+        return np.exp(sht.alm2map(total_alm, nside, lmax))
 
     # Orientation ("direction") field, spin 2, coherent over twice the beam: its turbulent
     # E-modes are the intensity's own field g (so orientation follows intensity structures,
@@ -165,21 +166,28 @@ def synthetic_dust(nside, seed=0, stokes="T", fwhm_arcmin=12.0, *, alpha=2.6, si
     b_alm = gaussian_alm(rng, b_to_e * cl[: ldir + 1], ldir) * beam[lm_dir[0]] * dbeam
     # ordered part: the projected uniform field (low multipoles), scaled to the turbulent RMS
     q_o, u_o = _ordered_direction(theta, phi)
-    ord_alm = hp.map2alm([np.zeros_like(q_o), q_o, u_o], lmax=min(llo, ldir), iter=1, pol=True)
+    ord_alm = sht.map2alm(np.array([np.zeros_like(q_o), q_o, u_o]), min(llo, ldir), iter=1,
+                          pol=True)
     turb_rms = np.sqrt(np.sum((2 * ell + 1) / (4 * np.pi) * (1.0 + e_indep + b_to_e) * cl * beam ** 2))
     scale = ordered_weight * turb_rms / np.sqrt(np.mean(q_o ** 2 + u_o ** 2))
     _add_low(e_alm, scale * ord_alm[1], ldir, min(llo, ldir))
     _add_low(b_alm, scale * ord_alm[2], ldir, min(llo, ldir))
 
-    intensity = np.exp(hp.alm2map(total_alm, nside, lmax=lmax))
-    # healpy's pol convention: (Q, U) from (T, E, B) = alm2map_spin of (-E, -B) ... via alm2map
-    q_d, u_d = hp.alm2map_spin([e_alm, b_alm], nside, 2, ldir)
-    amp = np.hypot(q_d, u_d)
+    # built in place in the output: at Nside 2048 each full-sky temporary is 0.4 GB
+    out = np.empty((3, 12 * nside * nside))
+    np.exp(sht.alm2map(total_alm, nside, lmax, out=out[0]), out=out[0])  # intensity
+    sht.alm2map(np.array([e_alm, b_alm]), nside, ldir, pol=True, out=out[1:])  # direction, spin 2
+    amp = np.hypot(out[1], out[2])
     d_rms = np.sqrt(np.mean(amp ** 2))
+    zero = amp == 0
     with np.errstate(invalid="ignore", divide="ignore"):
-        frac = np.where(amp > 0, p_max * np.tanh(0.5 * amp / d_rms) / amp, 0.0)
-    frac *= intensity
-    return np.array([intensity, frac * q_d, frac * u_d])
+        frac = np.tanh(0.5 * amp / d_rms)
+        frac *= p_max
+        frac /= amp
+    frac[zero] = 0.0
+    frac *= out[0]
+    out[1:] *= frac
+    return out
 
 
 def _truncate(alm, lmax, lnew):

@@ -23,6 +23,7 @@ from __future__ import annotations
 import healpy as hp
 import numpy as np
 
+from . import sht
 from ._checks import nside_of, positive
 
 __all__ = ["beam_lmax", "smooth", "gaussian_small_scales", "fit_power_law", "gaussian_alm",
@@ -52,9 +53,12 @@ def _as_maps(m, name):
     if a.ndim not in (1, 2):
         raise ValueError(f"`{name}` must have shape (npix,) or (k, npix), got {a.shape}")
     nside = nside_of(a.shape[-1], name)
-    a = np.array(a, dtype=np.float64)  # copy: holes are zero-filled below
     bad = ~np.isfinite(a) | (a == hp.UNSEEN)
-    a[bad] = 0.0
+    if bad.any():
+        a = np.array(a, dtype=np.float64)  # a copy: the caller's map is not touched
+        a[bad] = 0.0
+    else:  # no copy of a float64 map without holes: full-sky maps are large
+        a = np.asarray(a, dtype=np.float64)
     return a, bad, nside
 
 
@@ -81,13 +85,11 @@ def smooth(m, fwhm_arcmin, *, lmax=None, pol=None, iter=None):
     if lmax < 1 or lmax > 3 * nside - 1:
         raise ValueError(f"`lmax` must be in [1, {3 * nside - 1}] for nside {nside}, got {lmax}")
     it = _iter_for(lmax, nside) if iter is None else int(iter)
-    rows = [a] if pol or a.ndim == 1 else list(a)
-    out = []
-    for row in rows:
-        alm = hp.map2alm(row, lmax=lmax, iter=it, pol=bool(pol))
-        alm = hp.smoothalm(alm, fwhm=fwhm * ARCMIN, pol=bool(pol), inplace=False)
-        out.append(hp.alm2map(alm, nside, lmax=lmax, pol=bool(pol)))
-    res = np.asarray(out[0] if (pol or a.ndim == 1) else out, dtype=np.float64)
+    alm = np.atleast_2d(sht.map2alm(a, lmax, iter=it, pol=bool(pol)))
+    beam = hp.gauss_beam(fwhm * ARCMIN, lmax=lmax, pol=True)
+    for k in range(len(alm)):  # the T beam, or the spin-2 (grad) beam for E and B
+        hp.almxfl(alm[k], beam[:, 1 if pol and k else 0], inplace=True)
+    res = sht.alm2map(alm if a.ndim == 2 else alm[0], nside, lmax, pol=bool(pol))
     res[bad] = hp.UNSEEN
     return res
 
@@ -147,7 +149,7 @@ def default_ell_fit(fwhm_lr_arcmin, nside=None):
 
 def gaussian_small_scales(lr_map, fwhm_lr_arcmin, fwhm_hr_arcmin=12.0, seed=0, *, ell_fit=None,
                           ell_transition=None, fit_mask=None, lmax=None, modulate=True,
-                          return_info=False):
+                          dtype=np.float64, return_info=False):
     """The low-resolution map plus modulated Gaussian small scales (the Gaussian baseline).
 
     Parameters
@@ -173,12 +175,13 @@ def gaussian_small_scales(lr_map, fwhm_lr_arcmin, fwhm_hr_arcmin=12.0, seed=0, *
         ``beam_lmax(fwhm_hr_arcmin, nside, eps=1e-3)`` (2508 for 12' at Nside 2048).
     modulate : bool
         Modulate the small scales by the local large-scale amplitude (default True).
+    dtype : float64 (default) or float32, the output's; float32 halves its memory.
     return_info : bool
         Also return a dict with the fitted amplitudes, slopes and TE correlation.
 
     Returns
     -------
-    ndarray like ``lr_map`` (float64), or ``(map, info)``.
+    ndarray like ``lr_map`` (of ``dtype``), or ``(map, info)``.
     """
     fwhm_lr = positive(fwhm_lr_arcmin, "fwhm_lr_arcmin")
     fwhm_hr = positive(fwhm_hr_arcmin, "fwhm_hr_arcmin")
@@ -194,7 +197,7 @@ def gaussian_small_scales(lr_map, fwhm_lr_arcmin, fwhm_hr_arcmin=12.0, seed=0, *
     fsky = valid.mean()
     if fsky == 0:
         raise ValueError("`lr_map` has no valid pixel (all UNSEEN or NaN)")
-    if tqu:
+    if tqu and anybad.any():  # then ``a`` is already a copy
         a[:, anybad] = 0.0
     lo, hi = default_ell_fit(fwhm_lr, nside) if ell_fit is None else (int(ell_fit[0]), int(ell_fit[1]))
     if not 2 <= lo < hi:
@@ -211,7 +214,7 @@ def gaussian_small_scales(lr_map, fwhm_lr_arcmin, fwhm_hr_arcmin=12.0, seed=0, *
     if not 2 <= l1 < l2 <= lfit:
         raise ValueError(f"`ell_transition` must be (l1, l2) with 2 <= l1 < l2 <= {lfit}, "
                          f"got {(l1, l2)}")
-    alm = hp.map2alm(a, lmax=lfit, iter=_iter_for(lfit, nside), pol=tqu)
+    alm = sht.map2alm(a, lfit, iter=_iter_for(lfit, nside), pol=tqu)
     if fit_mask is None:
         cl = np.atleast_2d(hp.alm2cl(alm)) / fsky  # TT (EE BB TE EB TB)
     else:
@@ -224,7 +227,7 @@ def gaussian_small_scales(lr_map, fwhm_lr_arcmin, fwhm_hr_arcmin=12.0, seed=0, *
             raise ValueError("`fit_mask` keeps less than 1 % of the valid sky")
         # apodize the fit mask (1 deg) so that its edges do not leak power into the fit range
         wa = np.clip(smooth(w.astype(np.float64), 60.0), 0.0, 1.0) * w
-        alm_fit = hp.map2alm(a * wa, lmax=lfit, iter=_iter_for(lfit, nside), pol=tqu)
+        alm_fit = sht.map2alm(a * wa, lfit, iter=_iter_for(lfit, nside), pol=tqu)
         cl = np.atleast_2d(hp.alm2cl(alm_fit)) / np.mean(wa ** 2)
     b_lr = hp.gauss_beam(fwhm_lr * ARCMIN, lmax=lmax, pol=True)
     b_hr = hp.gauss_beam(fwhm_hr * ARCMIN, lmax=lmax, pol=True)
@@ -238,7 +241,6 @@ def gaussian_small_scales(lr_map, fwhm_lr_arcmin, fwhm_hr_arcmin=12.0, seed=0, *
     cols = (0, 1, 1) if tqu else (0,)  # T beam for T, spin-2 (grad) beam for E and B
     alms = alm if tqu else [alm]
     large_alm = [hp.almxfl(x, (win * b_hr[:, c] / b_lr[:, c])[: lfit + 1]) for x, c in zip(alms, cols)]
-    large = hp.alm2map(large_alm if tqu else large_alm[0], nside, lmax=lfit, pol=tqu)
     info = {"ell_fit": (lo, hi), "ell_transition": (l1, l2), "lmax": lmax}
     spectra = []
     for k, name in enumerate(("TT", "EE", "BB")[: 3 if tqu else 1]):
@@ -256,23 +258,25 @@ def gaussian_small_scales(lr_map, fwhm_lr_arcmin, fwhm_hr_arcmin=12.0, seed=0, *
         r = float(np.clip(np.sum(w * cl[3][sel] / den) / w.sum(), -0.99, 0.99))
         info["TE_correlation"] = r
         spectra.append(r * np.sqrt(spectra[0] * spectra[1]))
-        ss = hp.alm2map(gaussian_alm(rng, spectra, lmax), nside, lmax=lmax, pol=True)
-    else:
-        ss = hp.alm2map(gaussian_alm(rng, spectra[0], lmax), nside, lmax=lmax)
+    # the modulation first, so that the input copy can go before the two full-sky syntheses
+    mods = []
     if modulate:
-        if tqu:
-            mod_t = np.abs(a[0])
-            mod_p = np.hypot(a[1], a[2])
-            ss[0] *= mod_t / np.sqrt(np.mean(mod_t[valid] ** 2))
-            norm_p = np.sqrt(np.mean(mod_p[valid] ** 2))
-            if norm_p > 0:
-                ss[1:] *= mod_p / norm_p
-        else:
-            mod_t = np.abs(a)
-            norm = np.sqrt(np.mean(mod_t[valid] ** 2))
+        for m in ((np.abs(a[0]), np.hypot(a[1], a[2])) if tqu else (np.abs(a),)):
+            norm = np.sqrt(np.mean(m[valid] ** 2))
             if norm > 0:
-                ss *= mod_t / norm
-    out = large + ss
+                m /= norm
+            mods.append(m.astype(dtype, copy=False) if norm > 0 else None)
+    del a
+    out = sht.alm2map(gaussian_alm(rng, spectra if tqu else spectra[0], lmax), nside, lmax,
+                      pol=tqu, dtype=dtype)
+    for rows, mod in zip((slice(0, 1), slice(1, 3)) if tqu else (Ellipsis,), mods):
+        if mod is not None:
+            out[rows] *= mod
+    del mods
+    large = sht.alm2map(np.array(large_alm) if tqu else large_alm[0], nside, lfit, pol=tqu,
+                        dtype=dtype)
+    out += large
+    del large
     if tqu:
         out[:, anybad] = hp.UNSEEN
     else:

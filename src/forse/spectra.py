@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import sht
 from ._checks import float_array, nside_of, positive
 
 ARCMIN = np.pi / (180.0 * 60.0)
@@ -202,8 +203,7 @@ def masked_cl(maps, mask=None, *, lmax=None, apodize_deg: float = 2.0, weights=N
     """
     import healpy as hp
 
-    a = float_array(maps, "maps", ndim=(1, 2))
-    a = np.asarray(a, dtype=np.float64)
+    a = float_array(maps, "maps", ndim=(1, 2))  # float32 maps stay float32 until masked
     if a.ndim == 2 and a.shape[0] not in (1, 3):
         raise ValueError(f"`maps` must be (npix,) or (3, npix) for T or TQU, got shape {a.shape}")
     if a.ndim == 2 and a.shape[0] == 1:
@@ -240,8 +240,12 @@ def masked_cl(maps, mask=None, *, lmax=None, apodize_deg: float = 2.0, weights=N
     if lmax < 2 or lmax > 4 * nside:
         raise ValueError(f"`lmax` must be in [2, {4 * nside}] for Nside {nside}, got {lmax}")
 
-    data = np.where(bad, 0.0, a) * w
-    cls = hp.anafast(data, lmax=lmax, iter=0, use_pixel_weights=False)
+    data = np.where(bad, np.float64(0.0), a)
+    data *= w
+    cls = np.atleast_2d(hp.alm2cl(sht.map2alm(data, lmax, pol=a.ndim == 2)))
+    del data
+    if a.ndim == 1:
+        cls = cls[0]
     out = {"ell": np.arange(lmax + 1), "fsky": fsky, "n_bad": n_bad, "lmax": lmax}
     if a.ndim == 1:
         out["TT"] = cls / fsky

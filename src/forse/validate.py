@@ -28,7 +28,8 @@ import time
 
 import numpy as np
 
-from . import spectra
+from . import sht, spectra
+from ._pixels import parents
 from ._atomic import write_json
 from ._checks import nside_of, positive
 
@@ -111,11 +112,11 @@ def _lowres(a, fwhm_arcmin, pol, lmax, full_sky, direct, key):
     if not (full_sky and l_lr <= nside // 2 and l_lr <= lmax <= 3 * nside - 1
             and np.all(np.isfinite(a))):
         return _smooth(a, fwhm_arcmin, pol)
-    alm = hp.map2alm(a if pol else a[0], lmax=lmax, iter=0, pol=pol)
+    alm = sht.map2alm(a if pol else a[0], lmax, iter=0, pol=pol)
     direct[key] = np.atleast_2d(hp.alm2cl(alm))
     low = hp.resize_alm(alm, lmax, lmax, l_lr, l_lr)
     low = hp.smoothalm(low, fwhm=fwhm_arcmin * ARCMIN, pol=pol, inplace=False)
-    return np.asarray(hp.alm2map(low, nside, lmax=l_lr, pol=pol)).reshape(a.shape)
+    return sht.alm2map(low, nside, l_lr, pol=pol).reshape(a.shape)
 
 
 # ----------------------------------------------------------------------------- statistics
@@ -214,7 +215,7 @@ def seam_check(ss_power, ref_power=None, *, size_deg=20.0, overlap_deg=5.0, nsid
     nside_out = min(int(nside_out), nside_in)
     # parent low-resolution pixel of every pixel (RING): one index, then bincount averages
     shift = 2 * (int(np.log2(nside_in)) - int(np.log2(nside_out)))
-    parent = hp.nest2ring(nside_out, hp.ring2nest(nside_in, np.arange(12 * nside_in ** 2)) >> shift)
+    parent = parents(nside_in, nside_out)
     n_out = 12 * nside_out ** 2
 
     def down(p):
