@@ -99,7 +99,7 @@ def main(argv=None):
 
     path = f"/tmp/forse_bench_extend_{os.getpid()}.fits"
     with t("write"):
-        io.write_map(path, out.astype(np.float32), overwrite=True)
+        io.write_map(path, out, dtype=np.float32, overwrite=True)
     os.unlink(path)
     wall += t["write"]
     rss_gb = _peak_rss_gb()

@@ -98,3 +98,53 @@ def test_bad_files(tmp_path, maps):
     io.write_map(tmp_path / "nan.fits", np.full(hp.nside2npix(4), np.nan))
     with pytest.raises(ValueError, match="no valid pixel"):
         io.read_map(tmp_path / "nan.fits")
+
+
+@pytest.mark.parametrize("nside,dtype", [(64, np.float32), (16, np.float64), (4, np.float32)])
+def test_layout_matches_healpy_writer(tmp_path, nside, dtype):
+    """Same table layout, keywords and data as ``hp.write_map`` (rows of 1024 pixels, or of
+    one pixel when npix is not a multiple of 1024), streamed in chunks."""
+    m = np.random.default_rng().normal(size=(3, hp.nside2npix(nside))).astype(dtype)
+    m[1, ::7] = np.nan
+    io.write_map(tmp_path / "ours.fits", m, header={"UNIT": "uK_CMB", "COORDSYS": "G"})
+    ref = np.where(np.isfinite(m), m, hp.UNSEEN)
+    hp.write_map(tmp_path / "hp.fits", ref, coord="G", column_units="uK_CMB", dtype=[dtype] * 3,
+                 column_names=["I_STOKES", "Q_STOKES", "U_STOKES"])
+    with fits.open(tmp_path / "ours.fits") as a, fits.open(tmp_path / "hp.fits") as b:
+        for key in ("NAXIS1", "NAXIS2", "TFORM1", "TTYPE2", "TUNIT3", "PIXTYPE", "ORDERING",
+                    "COORDSYS", "NSIDE", "FIRSTPIX", "LASTPIX", "INDXSCHM", "OBJECT"):
+            assert a[1].header[key] == b[1].header[key], key
+        for col in ("I_STOKES", "Q_STOKES", "U_STOKES"):
+            np.testing.assert_array_equal(a[1].data[col], b[1].data[col])
+    np.testing.assert_array_equal(hp.read_map(tmp_path / "ours.fits", field=(0, 1, 2), dtype=dtype),
+                                  ref)
+    assert os.path.getsize(tmp_path / "ours.fits") % 2880 == 0
+
+
+def test_gzip_output(tmp_path, maps):
+    io.write_map(tmp_path / "t.fits.gz", maps)
+    with open(tmp_path / "t.fits.gz", "rb") as f:
+        assert f.read(2) == b"\x1f\x8b"
+    back, _ = io.read_map(tmp_path / "t.fits.gz")
+    np.testing.assert_array_equal(back, maps)
+
+
+def test_full_disk_leaves_no_partial_file(tmp_path, maps, monkeypatch):
+    """A write that fails midway (ENOSPC) raises, keeps the old file and leaves no temporary."""
+    import errno
+
+    path = tmp_path / "a.fits"
+    io.write_map(path, maps)
+    before = path.read_bytes()
+
+    def fill_up(f, *args):
+        f.write(b"\0" * 5000)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(io, "_write_rows", fill_up)
+    with pytest.raises(OSError, match="No space left"):
+        io.write_map(path, maps[::-1], overwrite=True)
+    with pytest.raises(OSError, match="No space left"):
+        io.write_map(tmp_path / "new.fits", maps)
+    assert path.read_bytes() == before
+    assert sorted(os.listdir(tmp_path)) == ["a.fits"]

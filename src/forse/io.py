@@ -7,6 +7,7 @@ then ``os.replace``), turns NaN into UNSEEN and records forse metadata in the he
 """
 from __future__ import annotations
 
+import gzip
 import os
 import warnings
 from pathlib import Path
@@ -97,12 +98,56 @@ _RESERVED = {"SIMPLE", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "EXTEND", "XTENSIO
              "PIXTYPE", "OBJECT", "UNIT", "COORDSYS", "POLCCONV", "POLAR", "BAD_DATA", "EXTNAME"}
 
 
-def write_map(path, maps, *, overwrite=False, header=None, nest=False):
+def _table_header(npix, names, dtype, unit, coord, nest, cards):
+    """The binary-table header healpy's ``write_map`` writes (rows of 1024 pixels)."""
+    width = 1024 if npix % 1024 == 0 else 1
+    code = ("D" if dtype == np.float64 else "E") if width == 1 else \
+        f"{width}{'D' if dtype == np.float64 else 'E'}"
+    cols = [fits.Column(name=n, format=code, unit=unit) for n in names]
+    head = fits.BinTableHDU.from_columns(cols, nrows=0).header
+    head["NAXIS2"] = npix // width
+    head["PIXTYPE"] = ("HEALPIX", "HEALPIX pixelisation")
+    head["ORDERING"] = ("NESTED" if nest else "RING",
+                        "Pixel ordering scheme, either RING or NESTED")
+    if coord is not None:
+        head["COORDSYS"] = (coord, "Ecliptic, Galactic or Celestial (equatorial)")
+    head["EXTNAME"] = ("xtension", "name of this binary table extension")
+    head["NSIDE"] = (hp.npix2nside(npix), "Resolution parameter of HEALPIX")
+    head["FIRSTPIX"] = (0, "First pixel # (0 based)")
+    head["LASTPIX"] = (npix - 1, "Last pixel # (0 based)")
+    head["INDXSCHM"] = ("IMPLICIT", "Indexing: IMPLICIT or EXPLICIT")
+    head["OBJECT"] = ("FULLSKY", "Sky coverage, either FULLSKY or PARTIAL")
+    for key, value in cards:
+        head[key] = value
+    return head
+
+
+def _write_rows(f, maps, dtype, nrows):
+    """Table rows, big-endian, a few MB at a time: no full-size copy of the maps (at Nside 2048
+    a TQU map is 1.2 GB, and healpy/astropy make two such copies while writing)."""
+    k, npix = maps.shape
+    width = npix // nrows
+    step = max(1, (1 << 22) // (k * width))  # rows per chunk: 16 MB of float32
+    buf = np.empty((step, k, width), dtype=dtype.newbyteorder(">"))
+    for r0 in range(0, nrows, step):
+        n = min(step, nrows - r0)
+        for j in range(k):
+            part = maps[j, r0 * width:(r0 + n) * width].reshape(n, width)
+            buf[:n, j] = np.where(np.isfinite(part), part, hp.UNSEEN)
+        f.write(buf[:n].tobytes())
+    tail = -(nrows * k * width * dtype.itemsize) % 2880  # FITS blocks are 2880 bytes
+    f.write(b"\0" * tail)
+
+
+def write_map(path, maps, *, overwrite=False, header=None, nest=False, dtype=None):
     """Write one map ``(npix,)`` or a stack ``(k, npix)`` to a HEALPix FITS file, atomically.
 
     ``header`` (dict or sequence of (key, value)) is added to the header; the keys ``UNIT`` and
     ``COORDSYS`` set the column units and the coordinate system. NaN pixels are written as
-    UNSEEN. ``nest=True`` declares the input to be in NEST order.
+    UNSEEN. ``nest=True`` declares the input to be in NEST order. The layout and header are
+    healpy's (``hp.write_map``); the rows are streamed, so no copy of the maps is made. A path
+    ending in ``.gz`` is gzip-compressed. ``dtype`` (float32 or float64) is the type on disk;
+    default: float64 for float64 maps, else float32.
     """
     path = Path(path)
     m = np.asarray(maps)
@@ -115,7 +160,11 @@ def write_map(path, maps, *, overwrite=False, header=None, nest=False):
         raise FileExistsError(f"`path` {str(path)!r} exists; pass overwrite=True to replace it")
     if not path.parent.is_dir():
         raise FileNotFoundError(f"folder {str(path.parent)!r} of `path` does not exist")
-    m = np.where(np.isfinite(m), m, hp.UNSEEN).astype(np.float64 if m.dtype == np.float64 else np.float32)
+    if dtype is None:
+        dtype = np.float64 if m.dtype == np.float64 else np.float32
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise ValueError(f"`dtype` must be float32 or float64, got {dtype}")
     extra = dict(header.items() if isinstance(header, dict) else (header or ()))
     unit = extra.pop("UNIT", None)
     coord = extra.pop("COORDSYS", None)
@@ -126,10 +175,14 @@ def write_map(path, maps, *, overwrite=False, header=None, nest=False):
 
     cards = [("CREATOR", "forse"), ("FORSEVER", __version__)]
     cards += [(str(k)[:8].upper(), v) for k, v in extra.items() if str(k).upper() not in _RESERVED]
-    k = 1 if m.ndim == 1 else m.shape[0]
+    rows = np.atleast_2d(m)
+    k = len(rows)
     names = (["I_STOKES", "Q_STOKES", "U_STOKES"] if k == 3 else
              ["I_STOKES"] if k == 1 else [f"FIELD{i}" for i in range(k)])
-    with replacing(path, suffix=".tmp.fits") as tmp:
-        hp.write_map(tmp, m, nest=nest, coord=coord, column_names=names, dtype=[m.dtype] * k,
-                     column_units=unit, extra_header=cards, overwrite=True)
+    head = _table_header(rows.shape[1], names, dtype, unit, coord, nest, cards)
+    opener = gzip.open if path.name.endswith(".gz") else open  # healpy reads either
+    with replacing(path, suffix=".tmp.fits") as tmp, opener(tmp, "wb") as f:
+        f.write(fits.PrimaryHDU().header.tostring().encode("ascii"))
+        f.write(head.tostring().encode("ascii"))
+        _write_rows(f, rows, dtype, head["NAXIS2"])
     return path

@@ -57,7 +57,7 @@ def run(args):
                            timings=t, comm=None, return_baseline=True)
     with t("write"):
         path = os.path.join(args.output, f"forse_{args.stokes}_nside{args.nside}.fits")
-        io.write_map(path, out.astype("float32"), overwrite=True,
+        io.write_map(path, out, dtype="float32", overwrite=True,
                      header={"SEED": args.seed, "INFWHM": args.input_fwhm,
                              "POLMODE": args.pol_mode, "UNIT": "uK_CMB", "COORDSYS": "G"})
     summary = {"forse_version": __version__, "nside": args.nside, "stokes": args.stokes,

@@ -89,7 +89,7 @@ def run(args):
             if header.get(key):
                 meta[key] = header[key]
         with t("write"):
-            io.write_map(names[i], out if args.float64 else out.astype(np.float32),
+            io.write_map(names[i], out, dtype=np.float64 if args.float64 else np.float32,
                          overwrite=args.overwrite, header=meta)
         if verbose:
             print(f"wrote {names[i]}")
