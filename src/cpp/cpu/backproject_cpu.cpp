@@ -28,7 +28,7 @@ template <typename T, bool CUBIC, int WIN, bool SINGLE>
 void ring_segment(const T* img, int64_t k, int64_t plane, int npix, double c, double d,
                   double inv_width, const double* warr, const RingCoeffs& q, const double* cphi,
                   const double* sphi, int64_t i0, int64_t i1, bool pol, const PatchFrame& f,
-                  double theta, double s, double dphi_pix, double* acc, double* wsum, int64_t nr) {
+                  double z, double sth, double* acc, double* wsum, int64_t nr) {
   const double hi_lim = double(npix - 1);
   double vals[16];
   for (int64_t i = i0; i < i1; ++i) {
@@ -56,8 +56,9 @@ void ring_segment(const T* img, int64_t k, int64_t plane, int npix, double c, do
     }
     if (!ok) continue;
     if (pol) {
-      const double phi = (double(i) + s) * dphi_pix;
-      rotate_qu(vals[k - 2], vals[k - 1], pol_angle(f, theta, phi), false);
+      double c2, s2;
+      pol_rotation(f, z, sth, cp, sp, c2, s2);
+      rotate_qu(vals[k - 2], vals[k - 1], c2, s2, false);
     }
     for (int64_t a = 0; a < k; ++a) acc[a * nr + i] += w * vals[a];
     wsum[i] += w;
@@ -67,7 +68,7 @@ void ring_segment(const T* img, int64_t k, int64_t plane, int npix, double c, do
 template <typename T>
 using SegmentFn = void (*)(const T*, int64_t, int64_t, int, double, double, double, const double*,
                            const RingCoeffs&, const double*, const double*, int64_t, int64_t, bool,
-                           const PatchFrame&, double, double, double, double*, double*, int64_t);
+                           const PatchFrame&, double, double, double*, double*, int64_t);
 
 template <typename T, bool CUBIC, int WIN>
 SegmentFn<T> pick_single(bool single) {
@@ -157,10 +158,10 @@ void backproject(const T* patches, int64_t npatch, int64_t k, int npix, const do
         const int64_t len = hi - lo + 1;
         const int64_t first = (i0 + len <= nr) ? len : nr - i0;  // split at the ring's wrap
         segment(img, k, plane, npix, c, d, inv_width, warr, q, cphi.data(), sphi.data(), i0,
-                i0 + first, pol, f, theta, s, dphi_pix, acc.data(), wsum.data(), nr);
+                i0 + first, pol, f, z, sth, acc.data(), wsum.data(), nr);
         if (first < len)
           segment(img, k, plane, npix, c, d, inv_width, warr, q, cphi.data(), sphi.data(), 0,
-                  len - first, pol, f, theta, s, dphi_pix, acc.data(), wsum.data(), nr);
+                  len - first, pol, f, z, sth, acc.data(), wsum.data(), nr);
       }
       for (int64_t i = 0; i < nr; ++i) {
         const int64_t pix = start + i;

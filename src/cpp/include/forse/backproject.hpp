@@ -126,7 +126,11 @@ FORSE_HD void gather_pixel(const T* patches, int64_t k, int npix, const Healpix<
       ok = ok && finite(vals[a]);
     }
     if (!ok) continue;
-    if (pol) rotate_qu(vals[k - 2], vals[k - 1], pol_angle(f, ::atan2(sth, z), phi), false);
+    if (pol) {
+      double c2, s2;
+      pol_rotation(f, z, sth, cp, sp, c2, s2);
+      rotate_qu(vals[k - 2], vals[k - 1], c2, s2, false);
+    }
     for (int64_t a = 0; a < k; ++a) acc[a] += w * vals[a];
     ws += w;
   }

@@ -67,21 +67,29 @@ FORSE_HD void vec_to_ang(const double v[3], double& theta, double& phi) {
   if (phi >= kTwoPi) phi -= kTwoPi;
 }
 
-// Angle from local north to the patch's up direction (e_lat transported to v), measured
-// towards east: the spin-2 rotation angle of the patch at (theta, phi).
-FORSE_HD double pol_angle(const PatchFrame& f, double theta, double phi) {
-  const double ct = ::cos(theta), st = ::sin(theta), cp = ::cos(phi), sp = ::sin(phi);
-  const double north = -ct * cp * f.en[0] + -ct * sp * f.en[1] + st * f.en[2];
-  const double east = -sp * f.en[0] + cp * f.en[1] + 0.0 * f.en[2];
-  return ::atan2(east, north);
+// Spin-2 rotation of a patch at a sky direction with (cos theta, sin theta, cos phi, sin phi):
+// psi is the angle from local north to the patch's up direction (e_lat transported there),
+// measured towards east, psi = atan2(east, north); returns cos 2psi and sin 2psi from the two
+// components without any trigonometric call (they were most of the cost of Q/U patches).
+FORSE_HD void pol_rotation(const PatchFrame& f, double ct, double st, double cp, double sp,
+                           double& c2, double& s2) {
+  const double north = -ct * cp * f.en[0] - ct * sp * f.en[1] + st * f.en[2];
+  const double east = -sp * f.en[0] + cp * f.en[1];
+  const double r2 = north * north + east * east;
+  if (!(r2 > 0.0)) {  // not reached inside a patch (up is never radial); keep q, u
+    c2 = 1.0;
+    s2 = 0.0;
+    return;
+  }
+  c2 = (north * north - east * east) / r2;
+  s2 = 2.0 * north * east / r2;
 }
 
 // Rotate (q, u) by +2 psi (sky -> patch, forward) or -2 psi (patch -> sky): in the COSMO
 // convention angles grow from north towards west, and the patch up direction is psi east of north.
-FORSE_HD void rotate_qu(double& q, double& u, double psi, bool forward) {
-  const double s = forward ? 2.0 * psi : -2.0 * psi;
-  const double c2 = ::cos(s), s2 = ::sin(s);
-  const double q2 = c2 * q - s2 * u, u2 = s2 * q + c2 * u;
+FORSE_HD void rotate_qu(double& q, double& u, double c2, double s2, bool forward) {
+  const double s = forward ? s2 : -s2;
+  const double q2 = c2 * q - s * u, u2 = s * q + c2 * u;
   q = q2;
   u = u2;
 }

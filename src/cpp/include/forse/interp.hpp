@@ -137,7 +137,14 @@ FORSE_HD void project_pixel(const T* maps, int64_t k, int64_t sk, int64_t sp,
       vals[a] = bad ? nan : s;
     }
   }
-  if (pol) rotate_qu(vals[k - 2], vals[k - 1], pol_angle(f, theta, phi), true);
+  if (pol) {
+    const double rho = ::sqrt(v[0] * v[0] + v[1] * v[1]);
+    const double r = ::sqrt(rho * rho + v[2] * v[2]);
+    const bool axis = rho == 0.0;  // phi = 0 there, as in vec_to_ang
+    double c2, s2;
+    pol_rotation(f, v[2] / r, rho / r, axis ? 1.0 : v[0] / rho, axis ? 0.0 : v[1] / rho, c2, s2);
+    rotate_qu(vals[k - 2], vals[k - 1], c2, s2, true);
+  }
   for (int64_t a = 0; a < k; ++a) o[a * plane] = T(vals[a]);
 }
 
