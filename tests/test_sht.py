@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from forse import sht
+from forse._dispatch import nthreads
 
 
 def _alm(rng, lmax, k):
@@ -89,7 +90,7 @@ def test_bad_inputs_are_named():
 
 def test_nthreads_env(monkeypatch):
     monkeypatch.setenv("FORSE_NUM_THREADS", "3")
-    assert sht.nthreads() == 3
+    assert nthreads() == 3
     monkeypatch.delenv("FORSE_NUM_THREADS")
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    assert sht.nthreads() == 1
+    assert nthreads() == 1

@@ -15,6 +15,22 @@ except ImportError:  # pragma: no cover - exercised only without a build
 BACKENDS = ("auto", "numpy", "cpu", "cuda")
 
 
+def nthreads() -> int:
+    """Threads for the Python-side parallel numerics (harmonic transforms, FFTs):
+    ``FORSE_NUM_THREADS``, else ``OMP_NUM_THREADS``, else the CPUs this process may run on
+    (under MPI, set one of them to the cores per rank)."""
+    import os
+
+    for var in ("FORSE_NUM_THREADS", "OMP_NUM_THREADS"):
+        v = os.environ.get(var, "").strip()
+        if v.isdigit() and int(v) > 0:
+            return int(v)
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
 def has_cpu() -> bool:
     return _core is not None
 

@@ -33,6 +33,7 @@ __all__ = ["rescale", "rescale_back", "to_physical"]
 #: vanishes, is far beyond it.
 OUTLIER_NSIGMA = 5.0
 MAD_TO_SIGMA = 1.4826
+SUBSAMPLE = 16384  # pixels per patch for the outlier median and MAD (see _outliers)
 
 
 def _float(x, name: str) -> np.ndarray:
@@ -58,10 +59,17 @@ def _outliers(flat: np.ndarray, ny: int, nx: int) -> np.ndarray:
     from scipy import ndimage
 
     finite = np.isfinite(flat)
-    median = np.median if finite.all() else np.nanmedian  # the former is much faster
-    med = median(flat, axis=1, keepdims=True)
-    dev = np.abs(flat - med)
-    sigma = MAD_TO_SIGMA * median(dev, axis=1, keepdims=True)
+    if finite.all():
+        # median and MAD from a regular subsample of ~16k pixels (their error is ~1 % of sigma,
+        # against a 5-sigma threshold): the full medians were most of the normalization time
+        sub = flat[:, ::max(1, flat.shape[1] // SUBSAMPLE)]
+        med = np.median(sub, axis=1, keepdims=True)
+        sigma = MAD_TO_SIGMA * np.median(np.abs(sub - med), axis=1, keepdims=True)
+        dev = np.abs(flat - med)
+    else:
+        med = np.nanmedian(flat, axis=1, keepdims=True)
+        dev = np.abs(flat - med)
+        sigma = MAD_TO_SIGMA * np.nanmedian(dev, axis=1, keepdims=True)
     with np.errstate(invalid="ignore"):
         out = (dev > OUTLIER_NSIGMA * sigma) & (sigma > 0)
     for k in np.flatnonzero(out.any(axis=1)):

@@ -7,30 +7,18 @@ its transforms run on one core here and ``alm2map(pol=True)`` copies its three o
 once more; at Nside 2048 that is a 1.2 GB temporary. Here the output can be written into a
 caller's array (``out=``) and in float32 (``dtype=``).
 
-The number of threads is ``FORSE_NUM_THREADS``, else ``OMP_NUM_THREADS``, else the CPUs this
-process may run on (under MPI, set one of them to the cores per rank).
+Threads: ``forse._dispatch.nthreads()``.
 """
 from __future__ import annotations
 
 import functools
-import os
 
 import numpy as np
 
 from ._checks import nside_of
+from ._dispatch import nthreads
 
 __all__ = ["alm2map", "map2alm", "nthreads"]
-
-
-def nthreads() -> int:
-    for var in ("FORSE_NUM_THREADS", "OMP_NUM_THREADS"):
-        v = os.environ.get(var, "").strip()
-        if v.isdigit() and int(v) > 0:
-            return int(v)
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 @functools.lru_cache(maxsize=8)

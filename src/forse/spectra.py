@@ -16,9 +16,11 @@ enough for a 12 arcmin map and fast at Nside 2048).
 from __future__ import annotations
 
 import numpy as np
+import scipy.fft
 
 from . import sht
 from ._checks import float_array, nside_of, positive
+from ._dispatch import nthreads
 
 ARCMIN = np.pi / (180.0 * 60.0)
 
@@ -115,24 +117,31 @@ def flat_power_spectrum(images, pixel_arcmin: float, *, ell_edges=None, apodize_
     w2 = float(np.mean(window ** 2))
     if remove_mean:
         a = a - a.mean(axis=(1, 2), keepdims=True)
-    power = np.abs(np.fft.fft2(a * window, axes=(1, 2))) ** 2
+    # real input: the half plane of rfft2 holds every mode, its mirror images counted twice
+    spec = scipy.fft.rfft2(a * window, axes=(1, 2), workers=nthreads())
+    power = spec.real ** 2 + spec.imag ** 2
     power *= pix * pix / (ny * nx * w2)
+    mult = np.full(nx // 2 + 1, 2.0)
+    mult[0] = 1.0
+    if nx % 2 == 0:
+        mult[-1] = 1.0  # the Nyquist column is its own mirror image
+    mult = np.broadcast_to(mult, (ny, nx // 2 + 1)).ravel()
 
-    ell = _ell_grid(ny, nx, pix).ravel()
+    ell = _ell_grid(ny, nx, pix)[:, : nx // 2 + 1].ravel()
     idx = np.digitize(ell, edges) - 1  # bin b holds edges[b] <= ell < edges[b+1]
     nb = edges.size - 1
     inside = (idx >= 0) & (idx < nb)
-    counts = np.bincount(idx[inside], minlength=nb)
+    counts = np.bincount(idx[inside], weights=mult[inside], minlength=nb)
     if np.any(counts == 0):
         empty = np.flatnonzero(counts == 0)
         raise ValueError(f"`ell_edges` bins {empty.tolist()} hold no Fourier mode of a {ny}x{nx} "
                          f"image with {pixel_arcmin} arcmin pixels (fundamental ell "
                          f"{2 * np.pi / (max(ny, nx) * pix):.1f}); widen them")
-    ell_eff = np.bincount(idx[inside], weights=ell[inside], minlength=nb) / counts
+    ell_eff = np.bincount(idx[inside], weights=(ell * mult)[inside], minlength=nb) / counts
     flat = power.reshape(n, -1)[:, inside]
     # one matrix product bins every image at once
     onehot = np.zeros((flat.shape[1], nb))
-    onehot[np.arange(flat.shape[1]), idx[inside]] = 1.0
+    onehot[np.arange(flat.shape[1]), idx[inside]] = mult[inside]
     cl = flat @ onehot / counts
     return ell_eff, (cl[0] if single else cl)
 
