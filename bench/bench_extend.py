@@ -68,8 +68,8 @@ def main(argv=None):
     ap.add_argument("--pol-mode", choices=("qu", "p-angle"), default="qu")
     ap.add_argument("--layout", choices=("regular", "adaptive"), default="regular")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--restore", action="store_true",
-                    help="stitch with the overlap-power restoration (extend's restore_overlap_power)")
+    ap.add_argument("--no-restore", action="store_true",
+                    help="stitch without the overlap-power restoration (restore_overlap_power=False)")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
 
@@ -92,7 +92,7 @@ def main(argv=None):
     t1 = time.perf_counter()
     out = extend(lr, input_fwhm_arcmin=80.0, nside_out=args.nside, seed=args.seed,
                  pol_mode=args.pol_mode, layout=args.layout, timings=t, progress=False, comm=None,
-                 restore_overlap_power=args.restore)
+                 restore_overlap_power=not args.no_restore)
     wall = time.perf_counter() - t1
     # writing is part of the user's run: time it too (float32 FITS, atomic)
     from forse import io
@@ -107,7 +107,8 @@ def main(argv=None):
     maps = np.atleast_2d(out)
     lrs = np.atleast_2d(lr)
     res = {"command": "python bench/bench_extend.py " + " ".join(
-               f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v is not None),
+               f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
+            if v is not None and v is not False),
            "machine": machine(), "nside": args.nside, "stokes": args.stokes,
            "pol_mode": args.pol_mode, "layout": args.layout,
            "prepare_sky_s": round(prep, 2), "extend_wall_s": round(wall, 2),

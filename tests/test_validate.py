@@ -167,6 +167,9 @@ def test_cli_writes_report_and_summary(tmp_path, dust, capsys):
     assert set(s["minkowski"]["overlap"]) == {"map_vs_reference", "baseline_vs_reference"}
     page = (out / "report.html").read_text()
     assert page.count("data:image/png;base64,") >= 7 and "overlap" in page
+    pngs = sorted(p.name for p in (out / "figures").iterdir())  # the same figures as files
+    assert len(pngs) == page.count("data:image/png;base64,") and pngs[0].startswith("01-minkowski")
+    assert all((out / "figures" / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
     printed = json.loads(capsys.readouterr().out)
     assert printed["patches_used"] == 32
     # bad input -> exit status 2 and a message naming the problem

@@ -109,31 +109,45 @@ def _high_pass(maps, ell_keep, pol):
     return maps
 
 
-def _restore_overlap_power(sm, ss, lon, lat, px, taper, backend):
-    """Where patches overlap, the weighted mean of their (partly independent) small scales has
-    less power than each of them: the stitched map would show a seam of missing power. The
-    deficit is the weighted spread between patches, ``sum w p^2 / sum w - (sum w p / sum w)^2``;
-    scale the map, in place, by ``sqrt(<sum w p^2 / sum w> / <map^2>)``, averaged over ~1 deg
-    and interpolated to ~14'. The factor is 1 where one patch contributes.
+def _restore_overlap_power(sm, ss, lon, lat, px, taper, backend, chunk=1 << 22):
+    """Where patches overlap, the weighted mean of their (at small scales independent) patterns
+    has less power than each of them: up to half in the middle of an overlap strip, a visible
+    grid of seams. The deficit is the weighted spread between patches,
+    ``sum w p^2 / sum w - (sum w p / sum w)^2``; scale the map, in place, by
+    ``sqrt(<sum w p^2 / sum w> / <map^2>)``, averaged over ~1 deg and interpolated to ~14'. The
+    factor is 1 where one patch contributes. Pixels are handled in chunks so that the parent
+    indices never exist for the whole map (0.4 GB each at Nside 2048).
 
     sm: (k, npix) stitched small scales (k = 1, or 2 for Q/U); ss: (N, k, n, n) patches."""
     nside = hp.get_nside(sm[0])
     p2 = np.einsum("nkij,nkij->nij", ss, ss)  # T^2, or Q^2 + U^2 (invariant under the rotation)
     s2 = projection.patches_to_healpix(p2, lon, lat, nside, px, taper_fraction=taper,
                                        backend=backend)
+    del p2
     s2[s2 == hp.UNSEEN] = 0.0
-    s1 = np.einsum("kp,kp->p", sm, sm)
-    low = max(1, min(64, nside // 32))  # ~1 deg pixels at Nside 2048
-    mid = min(nside, 4 * low)           # ~14' pixels: where the factor is interpolated
-    parent_mid = parents(nside, mid)
-    parent_low = parents(mid, low)[parent_mid]
-    cnt = np.bincount(parent_low, minlength=12 * low * low)
-    a2 = np.bincount(parent_low, s2, minlength=cnt.size)
-    a1 = np.bincount(parent_low, s1, minlength=cnt.size)
+    np.maximum(s2, 0.0, out=s2)  # the interpolation of p^2 can undershoot where p^2 ~ 0
+    low = min(nside, 64)   # ~1 deg pixels: the factor's resolution (overlaps are 5 deg wide)
+    mid = min(nside, 256)  # ~14' pixels: where the factor is interpolated
+    mid_to_low = parents(mid, low)
+    a1 = np.zeros(12 * low * low)
+    a2 = np.zeros_like(a1)
+    cnt = np.zeros_like(a1)
+    npix = 12 * nside * nside
+    for c0 in range(0, npix, chunk):
+        c1 = min(npix, c0 + chunk)
+        up = mid_to_low[parents(nside, mid, c0, c1)]
+        cnt += np.bincount(up, minlength=cnt.size)
+        a2 += np.bincount(up, s2[c0:c1], minlength=cnt.size)
+        a1 += np.bincount(up, np.einsum("kp,kp->p", sm[:, c0:c1], sm[:, c0:c1]),
+                          minlength=cnt.size)
+    del s2
     with np.errstate(divide="ignore", invalid="ignore"):
         fac = np.clip(np.where(a1 > 0, np.sqrt(a2 / a1), 1.0), 1.0, 2.0)
     theta, phi = hp.pix2ang(mid, np.arange(12 * mid * mid))
-    sm *= hp.get_interp_val(fac, theta, phi)[parent_mid][None]
+    fac_mid = hp.get_interp_val(fac, theta, phi).astype(sm.dtype)
+    for c0 in range(0, npix, chunk):
+        c1 = min(npix, c0 + chunk)
+        sm[:, c0:c1] *= fac_mid[parents(nside, mid, c0, c1)]
 
 
 def _generate(gen, x, seeds, stochastic):
@@ -219,10 +233,32 @@ def load_models(model, stokes: str, pol_mode: str):
     return gens, cards["T"]
 
 
+def output_header(model=None, *, seed, input_fwhm_arcmin, nside_out, pol_mode, layout,
+                  stochastic) -> dict:
+    """FITS keywords that describe an extended map: seed, beams, Nside, the run's options and the
+    (T) model card's name, width, checkpoint step and forse version."""
+    import os
+
+    from .gan.models import load_card
+
+    t_model = "dust-T" if model is None else model["T"] if isinstance(model, dict) else str(model)
+    card = load_card(t_model)
+    metrics = card.get("metrics", {})
+    head = {"SEED": int(seed), "INFWHM": float(input_fwhm_arcmin),
+            "OUTFWHM": card.get("fwhm_hr_arcmin"), "OUTNSIDE": int(nside_out),
+            "MODEL": os.path.basename(t_model)[:60], "MODELCRD": card.get("name"),
+            "MODELWID": card.get("width"), "MODELSTP": metrics.get("checkpoint_step"),
+            "MODELVER": card.get("forse_version"), "PIXARCM": card.get("pixel_arcmin"),
+            "POLMODE": pol_mode, "LAYOUT": layout,
+            "STOCHAST": bool(card.get("stochastic", False)) if stochastic is None else
+            bool(stochastic)}
+    return {k: v for k, v in head.items() if v is not None}
+
+
 def extend(m, *, input_fwhm_arcmin=80.0, nside_out=2048, model=None, layout="regular",
            size_deg=20.0, overlap_deg=5.0, seed=0, stochastic=None, pol_mode="qu",
            batch_size=16, ell_keep=100, progress=True, timings=None, comm="auto",
-           backend="auto", fit_mask=None, restore_overlap_power=False, return_baseline=False):
+           backend="auto", fit_mask=None, restore_overlap_power=True, return_baseline=False):
     """Extend a low-resolution T or TQU map to the model's resolution (12' for the bundled models).
 
     Parameters
@@ -241,7 +277,8 @@ def extend(m, *, input_fwhm_arcmin=80.0, nside_out=2048, model=None, layout="reg
     fit_mask : optional bool map at the output Nside passed to the Gaussian baseline's spectrum
         fit (e.g. leaving out bright compact sources, which flatten the fitted slope).
     restore_overlap_power : rescale the stitched small scales where patches overlap so that
-        averaging them does not lower their power there (see ``_restore_overlap_power``).
+        averaging them does not lower their power there (see ``_restore_overlap_power``); without
+        it the overlap strips keep ~55 % of the small-scale power, a visible grid.
     comm : an mpi4py communicator, ``None`` (serial) or ``"auto"`` (MPI world under mpiexec).
     Returns the extended map(s) ((npix,) or (3, npix)), and the Gaussian baseline too when
     ``return_baseline``; under MPI only rank 0 gets them (the other ranks get None).

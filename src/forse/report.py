@@ -5,10 +5,11 @@ import base64
 import html
 import io
 import os
+import re
 
 import numpy as np
 
-from ._atomic import write_text
+from ._atomic import replacing, write_text
 
 COLORS = {"map": "tab:red", "reference": "black", "baseline": "tab:blue"}
 LABELS = {"map": "generated", "reference": "reference", "baseline": "Gaussian baseline"}
@@ -288,6 +289,17 @@ def write_report(path, summary, *, maps, lrs, seam_maps=None, full=None, backend
             "table{border-collapse:collapse;margin:0.5em 0}td,th{border:1px solid #999;padding:3px 8px}"
             "img{max-width:100%}</style></head><body>" + "\n".join(body) + "</body></html>")
     write_text(path, page)
+    # the same figures as PNG files, for slides and papers: figures/01-minkowski-....png
+    fig_dir = os.path.join(os.path.dirname(os.path.abspath(path)), "figures")
+    os.makedirs(fig_dir, exist_ok=True)
+    k = 0
+    for title, _, img in sections:
+        if img:
+            k += 1
+            slug = re.sub(r"[^a-z0-9]+", "-", re.sub(r"&\w+;", "", title.lower())).strip("-")
+            with replacing(os.path.join(fig_dir, f"{k:02d}-{slug}.png"), suffix=".png") as tmp:
+                with open(tmp, "wb") as f:
+                    f.write(base64.b64decode(img))
     return path
 
 

@@ -37,7 +37,7 @@ def register(sub, name):
 def run(args):
     from .. import __version__, io
     from .._atomic import write_json
-    from ..extend import Timings, extend
+    from ..extend import Timings, extend, output_header
     from ..sky import synthetic_dust
     from ..smoothing import smooth
 
@@ -57,9 +57,11 @@ def run(args):
                            timings=t, comm=None, return_baseline=True)
     with t("write"):
         path = os.path.join(args.output, f"forse_{args.stokes}_nside{args.nside}.fits")
+        head = output_header(seed=args.seed, input_fwhm_arcmin=args.input_fwhm,
+                             nside_out=args.nside, pol_mode=args.pol_mode, layout="regular",
+                             stochastic=None)
         io.write_map(path, out, dtype="float32", overwrite=True,
-                     header={"SEED": args.seed, "INFWHM": args.input_fwhm,
-                             "POLMODE": args.pol_mode, "UNIT": "uK_CMB", "COORDSYS": "G"})
+                     header={**head, "UNIT": "uK_CMB", "COORDSYS": "G"})
     summary = {"forse_version": __version__, "nside": args.nside, "stokes": args.stokes,
                "seed": args.seed, "input_fwhm_arcmin": args.input_fwhm,
                "pol_mode": args.pol_mode, "map": os.path.basename(path)}

@@ -36,6 +36,9 @@ def register(sub, name):
     p.add_argument("--deterministic", action="store_true",
                    help="no input noise: one output per input (ForSE) instead of ForSE+ sampling")
     p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--no-overlap-restore", action="store_true",
+                   help="average overlapping patches without restoring the small-scale power "
+                        "the averaging removes (ForSE's stitching; leaves visible seams)")
     p.add_argument("--float64", action="store_true",
                    help="write float64 maps (default float32, as healpy: half the size)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
@@ -55,7 +58,7 @@ def output_names(output: str, n: int) -> list[str]:
 
 def run(args):
     from .. import io, parallel
-    from ..extend import Timings, extend
+    from ..extend import Timings, extend, output_header
 
     if args.realizations < 1:
         raise ValueError(f"--realizations must be >= 1, got {args.realizations}")
@@ -78,13 +81,14 @@ def run(args):
                      model=args.model, layout=args.layout, size_deg=args.size,
                      overlap_deg=args.overlap, seed=seed, stochastic=not args.deterministic,
                      pol_mode=args.pol_mode, batch_size=args.batch_size, progress=verbose,
+                     restore_overlap_power=not args.no_overlap_restore,
                      timings=t, comm=None if by_real else comm)
         if out is None:
             continue
-        meta = {"SEED": seed, "INFWHM": args.input_fwhm, "OUTNSIDE": args.nside,
-                "MODEL": str(args.model or "bundled dust"), "POLMODE": args.pol_mode,
-                "LAYOUT": args.layout, "STOCHAST": not args.deterministic,
-                "INPUT": os.path.basename(args.input)[:60]}
+        meta = output_header(args.model, seed=seed, input_fwhm_arcmin=args.input_fwhm,
+                             nside_out=args.nside, pol_mode=args.pol_mode, layout=args.layout,
+                             stochastic=not args.deterministic)
+        meta["INPUT"] = os.path.basename(args.input)[:60]
         for key in ("UNIT", "COORDSYS"):
             if header.get(key):
                 meta[key] = header[key]

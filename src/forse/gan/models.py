@@ -154,6 +154,12 @@ def resolve_model_path(path_or_name) -> Path:
     return p
 
 
+def load_card(path_or_name) -> dict:
+    """The model card (JSON beside the ``.keras`` file) of a bundled name or path; {} if none."""
+    card_path = resolve_model_path(path_or_name).with_suffix(".json")
+    return json.loads(card_path.read_text()) if card_path.is_file() else {}
+
+
 def load_generator(path_or_name, *, with_card: bool = False):
     """Load a generator (``.keras`` + card) by bundled name or path.
 
@@ -163,9 +169,7 @@ def load_generator(path_or_name, *, with_card: bool = False):
 
     path = resolve_model_path(path_or_name)
     model = keras.models.load_model(path, compile=False)
-    card_path = path.with_suffix(".json")
-    card = json.loads(card_path.read_text()) if card_path.is_file() else {}
-    gen = Generator(model, card, path)
+    gen = Generator(model, load_card(path), path)
     return (gen, gen.card) if with_card else gen
 
 
