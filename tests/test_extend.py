@@ -117,9 +117,9 @@ def test_point_source_does_not_blow_up(tmp_path):
     far = (np.abs(lat) > 30) & (dist > 45)
     assert 0.8 < np.std(ss_src[far]) / np.std(ss_base[far]) < 1.25
     # the source's patches, outside its core: the small scales grow (the baseline deconvolves
-    # the source, and its statistics set the patch amplitude; measured 6.6x in this coarse toy setup;
-    # at Nside 2048 with the bundled model it is 1.06x in the patches: bench/bench_point_source.py) but stay
-    # bounded, where ForSE's min-max normalization let them run away
+    # the source, and its statistics set the patch amplitude; 6.6x in this coarse toy setup,
+    # 1.06x in the patches at Nside 2048 with the bundled model: bench/bench_point_source.py)
+    # but stay bounded, where ForSE's min-max normalization let them run away
     ring = (dist > 5) & (dist < 25)
     assert np.std(ss_src[ring]) < 10 * np.std(ss_base[ring])
 
