@@ -53,8 +53,8 @@ def main(argv=None):
     shutil.rmtree(work, ignore_errors=True)
     print(run.stdout[-3000:], run.stderr[-3000:] if run.returncode else "")
     gpus = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
-                          capture_output=True, text=True).stdout.strip() if \
-        subprocess.run(["which", "nvidia-smi"], capture_output=True).returncode == 0 else ""
+                          capture_output=True, text=True).stdout.strip() \
+        if shutil.which("nvidia-smi") else ""
     res = {"command": "python bench/gpu_extend_check.py " + " ".join(sys.argv[1:]),
            "extend_command": " ".join(cmd), "returncode": run.returncode,
            "wall_s": round(wall, 2), "width": args.width, "nside": args.nside, "gpu": gpus,

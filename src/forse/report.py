@@ -117,6 +117,15 @@ def fig_minkowski(summary):
     return _png(fig)
 
 
+def _with_ratios(table, names):
+    """``{input: spectrum}`` from ``table[input]``, and each one's ratio to the reference's."""
+    curves = {k: table[k] for k in names}
+    if "reference" not in names:
+        return curves, {}
+    ref = np.asarray(curves["reference"], float)
+    return curves, {k: np.asarray(v, float) / ref for k, v in curves.items() if k != "reference"}
+
+
 def _spectra_panel(fig, gs, col, ell, curves, ratios, title, logy=True):
     ax = fig.add_subplot(gs[0, col])
     axr = fig.add_subplot(gs[1, col], sharex=ax)
@@ -154,11 +163,7 @@ def fig_spectra(summary):
             ax = _spectra_panel(fig, gs, c, ell, curves, {}, r"$r^{TE}_\ell$ = TE / sqrt(TT EE)",
                                 logy=False)
             continue
-        curves = {k: fs["binned"][k][s] for k in names}
-        ratios = {}
-        if "reference" in names:
-            ratios = {k: np.asarray(fs["binned"][k][s], float) / np.asarray(fs["binned"]["reference"][s], float)
-                      for k in names if k != "reference"}
+        curves, ratios = _with_ratios({k: fs["binned"][k][s] for k in names}, names)
         ax = _spectra_panel(fig, gs, c, ell, curves, ratios, f"{s} (fsky={fs['fsky']:.2f})")
         if c == 0:
             ax.legend(fontsize=8)
@@ -175,11 +180,7 @@ def fig_patch_spectra(summary):
     fig = plt.figure(figsize=(4 * len(fields), 5))
     gs = fig.add_gridspec(2, len(fields), height_ratios=[3, 1.2])
     for c, f in enumerate(fields):
-        curves = {k: ps["mean"][k][f] for k in names}
-        ratios = {}
-        if "reference" in names:
-            ratios = {k: np.asarray(ps["mean"][k][f], float) / np.asarray(ps["mean"]["reference"][f], float)
-                      for k in names if k != "reference"}
+        curves, ratios = _with_ratios({k: ps["mean"][k][f] for k in names}, names)
         ax = _spectra_panel(fig, gs, c, ell, curves, ratios, f"{f}: mean flat-sky spectrum of patches")
         if c == 0:
             ax.legend(fontsize=8)

@@ -48,6 +48,8 @@ void ring_segment(const T* img, int64_t k, int64_t plane, int npix, double c, do
       wsum[i] += w;
       continue;
     }
+    // Same sampling and rotation as gather_pixel (backproject.hpp), written out here: a shared
+    // helper measured 20 % slower in this loop (312 patches, Nside 2048, Q/U).
     bool ok = true;
     for (int64_t a = 0; a < k; ++a) {
       const T* im = img + a * plane;
