@@ -18,7 +18,7 @@ import numpy as np
 from ._checks import nside_of
 from ._dispatch import nthreads
 
-__all__ = ["alm2map", "map2alm", "nthreads"]
+__all__ = ["alm2map", "map2alm"]
 
 
 @functools.lru_cache(maxsize=8)
