@@ -162,3 +162,24 @@ def test_bundled_models_load_and_reproduce(name):
     np.testing.assert_array_equal(a, b)
     if card["stochastic"]:
         assert np.abs(a - generate(gen, x, seed=8)).max() > 1e-3
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+def test_bundled_cards_record_their_training_sky(name):
+    """Held-out bookkeeping: each bundled card lists the synthetic-sky seeds it was trained on
+    and says which metric its numbers use."""
+    from forse.gan.models import load_card
+
+    card = load_card(name)
+    assert card["training"]["sky_seeds"] == [0] == [card["training"]["data_seed"]]
+    assert "seed 0" in card["training"]["sky"]
+    assert card["training"]["test_patches"] is None  # their training sets are not kept
+    assert card["metrics"]["metric"].startswith("minmax")
+
+
+def test_metrics_module_is_forse_minkowski():
+    """One metric: forse.gan.metrics only re-exports forse.minkowski's."""
+    from forse import minkowski
+    from forse.gan import metrics
+
+    assert metrics.minkowski_overlap is minkowski.score and metrics.ceiling is minkowski.ceiling

@@ -65,6 +65,14 @@ def test_train_writes_everything(data, tmp_path):
     assert card["metrics"]["checkpoint_step"] == best["step"]
     assert set(card["metrics"]["test"]) == {"v0", "v1", "v2", "score"}
     assert card["metrics"]["validation"]["score"] == pytest.approx(best["score"])
+    # the checkpoint choice and the card use the standardized (nu) metric, min-max and ceiling beside
+    assert card["metrics"]["metric"].startswith("nu") and best["metrics"]["variant"] == "nu"
+    for k in ("test_minmax", "test_ceiling"):
+        assert set(card["metrics"][k]) == {"v0", "v1", "v2", "score"}
+    # held-out bookkeeping: this set records no sky, so its seed is taken as the sky seed
+    assert card["training"]["sky_seeds"] == [0] and "assumed" in card["training"]["sky"]
+    tp = card["training"]["test_patches"]
+    assert len(tp["lon_deg"]) == len(tp["lat_deg"]) == 8 and tp["npix"] == 32
 
 
 def test_same_seed_same_model_other_seed_differs(data, tmp_path):
@@ -274,3 +282,15 @@ def test_xla_steps_are_finite(data, tmp_path):
     s = train(data, tmp_path, TrainConfig(steps=2, jit_compile=True,
                                           **dict(TINY, checkpoint_every=2)), progress=False)
     assert np.all([np.all(np.isfinite(w)) for w in _weights(s["model"])])
+
+
+def test_sky_provenance_of_training_sets():
+    """The card's training.sky_seeds: the synthetic sky's seed when the set records it, none for
+    a user map, the set's seed for sets that predate the record."""
+    from forse.gan.train import _sky_provenance
+
+    assert _sky_provenance({"seed": 2, "sky": "synthetic", "sky_seed": 5}) == ([5], "synthetic")
+    assert _sky_provenance({"seed": 2, "sky": "gnilc.fits"}) == ([], "gnilc.fits")
+    seeds, sky = _sky_provenance({"seed": 2})
+    assert seeds == [2] and "assumed" in sky
+    assert _sky_provenance({})[0] == []

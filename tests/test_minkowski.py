@@ -384,3 +384,96 @@ def test_overlap_errors():
         mk.overlap_fraction(np.zeros((3, 5), complex), a)
     with pytest.raises(ValueError, match="`x` must be"):
         mk.overlap_fraction(a, a, x=[0, 1, 1, 2, 3])
+
+
+# ------------------------------------------------------- the quality metric: nu, minmax, ceiling
+def test_thresholds_of_the_two_variants():
+    np.testing.assert_allclose(mk.thresholds("nu"), np.linspace(-3, 3, 32))
+    np.testing.assert_allclose(mk.thresholds("minmax"), np.linspace(-1, 1, 32))
+    assert mk.thresholds("nu", 8).size == 8
+    with pytest.raises(ValueError, match="variant"):
+        mk.thresholds("sigma")
+    with pytest.raises(ValueError, match="n_thresholds"):
+        mk.thresholds("nu", 1)
+
+
+def test_standardize_and_minmax_ignore_nan():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((3, 20, 20)) * 4 + 9
+    x[0, :2] = np.nan
+    z = mk.standardize(x)
+    assert np.isnan(z[0, :2]).all() and np.isfinite(z[0, 2:]).all()
+    np.testing.assert_allclose(np.nanmean(z, axis=(1, 2)), 0, atol=1e-12)
+    np.testing.assert_allclose(np.nanstd(z, axis=(1, 2)), 1, rtol=1e-12)
+    m = mk.minmax(x)
+    np.testing.assert_allclose(np.nanmin(m, axis=(1, 2)), -1)
+    np.testing.assert_allclose(np.nanmax(m, axis=(1, 2)), 1)
+    const = np.full((1, 8, 8), 5.0)
+    assert np.all(mk.standardize(const) == 0) and np.all(mk.minmax(const) == -1)
+
+
+@pytest.mark.parametrize("variant", mk.VARIANTS)
+def test_metric_is_invariant_to_affine_changes_of_a_patch(variant):
+    """a * x + b (a > 0, per patch) changes neither the curves nor the score."""
+    rng = np.random.default_rng(2)
+    x = gaussian_field(64, 2.0, 6, seed=3)[0]
+    a = rng.uniform(0.1, 50.0, size=(6, 1, 1))
+    b = rng.uniform(-100.0, 100.0, size=(6, 1, 1))
+    u, *c1 = mk.curves(x, variant)
+    _, *c2 = mk.curves(a * x + b, variant)
+    for p, q in zip(c1, c2):
+        np.testing.assert_allclose(p, q, atol=1e-9)
+    assert mk.score(x, a * x + b, variant) == pytest.approx(
+        {"v0": 1.0, "v1": 1.0, "v2": 1.0, "score": 1.0}, abs=1e-9)
+    # a sign flip is not an affine change with a > 0: V0 mirrors, the score drops
+    if variant == "nu":
+        assert mk.score(x, -x, variant)["v2"] < 0.9
+
+
+@needs_cpu
+def test_nu_v0_of_a_gaussian_field_matches_erfc():
+    """Standardized per patch, a Gaussian random field's V0(nu) is erfc(nu / sqrt 2) / 2
+    (forse.validate.gaussian_functionals), V1 and V2 follow Tomita's shapes."""
+    from forse.validate import gaussian_functionals
+
+    f, sigma, lam = gaussian_field(256, 3.0, 16, seed=4)
+    nu, v0, v1, v2 = mk.curves(f, "nu")
+    t0, t1, t2 = gaussian_functionals(nu, 1.0, np.sqrt(2 * lam))
+    assert np.abs(v0.mean(axis=0) - t0).max() < 0.02, report(v0.mean(axis=0), t0)
+    assert np.abs(v1.mean(axis=0) - t1).max() < 0.05 * t1.max()
+    assert np.abs(v2.mean(axis=0) - t2).max() < 0.1 * np.abs(t2).max()
+
+
+def test_ceiling_of_identical_halves_is_one_and_of_a_field_is_high():
+    f = gaussian_field(64, 2.0, 8, seed=5)[0]
+    for variant in mk.VARIANTS:
+        c = mk.ceiling(np.concatenate([f, f]), variant)
+        assert c == pytest.approx({"v0": 1.0, "v1": 1.0, "v2": 1.0, "score": 1.0}, abs=1e-12)
+    # independent halves of one Gaussian field: high but below 1
+    g = gaussian_field(64, 2.0, 64, seed=6)[0]
+    c = mk.ceiling(g, "nu")
+    assert 0.5 < c["score"] < 1.0
+    # an odd count: first N // 2 against the rest
+    a, b = mk.halves(tuple(np.arange(5)[:, None] * np.ones((1, 3)) for _ in range(3)))
+    assert a[0].shape == (2, 3) and b[0].shape == (3, 3)
+    with pytest.raises(ValueError, match="at least 2"):
+        mk.ceiling(g[:1])
+
+
+def test_score_separates_gaussian_from_non_gaussian():
+    g = gaussian_field(64, 2.0, 32, seed=7)[0]
+    h = gaussian_field(64, 2.0, 32, seed=8)[0]
+    logn = np.exp(1.2 * h / h.std())  # skewed
+    same = mk.score(h, g, "nu")
+    other = mk.score(logn, g, "nu")
+    assert same["score"] > 0.6 and other["v0"] < 0.2 and other["score"] < same["score"]
+
+
+def test_score_errors():
+    x = np.zeros((2, 16, 16))
+    with pytest.raises(ValueError, match="same patch size"):
+        mk.score(x, x[:, :8, :8])
+    with pytest.raises(ValueError, match=r"stack \(N, ny, nx\)"):
+        mk.score(x[0], x)
+    with pytest.raises(ValueError, match="variant"):
+        mk.score(x, x, "raw")

@@ -251,6 +251,15 @@ def test_cli_sky_mask_training_set(tmp_path, capsys):
                  "--quiet"]) == 0
     assert sorted(p.name for p in out.iterdir()) == sorted(
         f"{s}.{e}" for s in ("train", "validation", "test") for e in ("h5", "npy"))
+    import h5py
+
+    with h5py.File(out / "test.h5") as f:  # the sky's provenance, from the map's SEED header
+        assert f.attrs["sky"] == "s.fits" and int(f.attrs["sky_seed"]) == 0
+    assert main(["training-set", "-o", str(tmp_path / "t3"), "--nside", "32", "-n", "10",
+                 "--npix", "16", "--pixel", "40", "--fwhm-hr", "60", "--fwhm-lr", "180",
+                 "--bmin", "0", "--snr", "0", "--seed", "4", "--quiet"]) == 0
+    with h5py.File(tmp_path / "t3" / "train.h5") as f:
+        assert f.attrs["sky"] == "synthetic" and int(f.attrs["sky_seed"]) == 4
     assert main(["training-set", "-o", str(tmp_path / "t2"), "--nside", "32", "-n", "10",
                  "--npix", "16", "--pixel", "40", "--fwhm-hr", "60", "--fwhm-lr", "50",
                  "--quiet"]) == 2

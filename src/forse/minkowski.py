@@ -1,4 +1,19 @@
-"""Minkowski functionals of 2-D images and the ForSE band-overlap metric.
+"""Minkowski functionals of 2-D images and forse's one quality metric built on them.
+
+The metric (used by training's checkpoint choice, ``bench/quality_gan.py`` and ``forse validate``)
+--------------------------------------------------------------------------------------------------
+* :func:`curves` (``variant="nu"``, the headline): each patch standardized, ``nu = (x - mean) /
+  std`` (NaN ignored), then V0, V1, V2 (:func:`functionals`, ``normalize=True``) at 32 thresholds
+  evenly spaced in [-3, 3], the convention of the CMB literature. The result does not change when a
+  patch is replaced by ``a * x + b`` with ``a > 0``.
+* ``variant="minmax"``: ForSE's variant (Krachmalnicoff & Puglisi 2021), each patch min-max
+  rescaled to [-1, 1] and 32 thresholds evenly spaced in [-1, 1], for comparison with the papers.
+  One extreme pixel sets the range, so it depends on the tails of each patch.
+* :func:`overlap_fraction`: intersection over union of the mean +- 1 sigma bands of two sets of
+  curves; :func:`score` gives it per functional for generated against true patches, with their
+  mean as ``"score"``.
+* :func:`ceiling`: the same overlap between the two halves of the true patches (first half vs
+  second half): what the sample size and the sky's own variance allow. Print it beside every score.
 
 Estimator (the definition; ``_functionals_numpy`` implements it literally)
 --------------------------------------------------------------------------
@@ -42,7 +57,8 @@ import numpy as np
 
 from . import _dispatch
 
-__all__ = ["functionals", "overlap_fraction"]
+__all__ = ["functionals", "overlap_fraction", "VARIANTS", "N_THRESHOLDS", "thresholds",
+           "standardize", "minmax", "curves", "band_overlaps", "score", "ceiling"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -314,3 +330,109 @@ def overlap_fraction(curves_a, curves_b, *, x=None):
     if union <= 0:
         return 1.0 if (np.array_equal(la, lb) and np.array_equal(ua, ub)) else 0.0
     return float(min(1.0, max(0.0, inter / union)))
+
+
+# --------------------------------------------------------------------------------------------
+# the quality metric: standardized (nu) or min-max thresholds, overlaps, ceiling
+# --------------------------------------------------------------------------------------------
+VARIANTS = ("nu", "minmax")
+N_THRESHOLDS = 32
+NU_MAX = 3.0
+
+
+def _variant(variant):
+    if variant not in VARIANTS:
+        raise ValueError(f"`variant` must be one of {VARIANTS}, got {variant!r}")
+    return variant
+
+
+def thresholds(variant="nu", n_thresholds=N_THRESHOLDS):
+    """The thresholds of a variant: ``n_thresholds`` evenly spaced in [-3, 3] (``"nu"``, in units
+    of each patch's standard deviation) or in [-1, 1] (``"minmax"``), ends included."""
+    n = int(n_thresholds)
+    if n < 2:
+        raise ValueError(f"`n_thresholds` must be >= 2, got {n_thresholds!r}")
+    hi = NU_MAX if _variant(variant) == "nu" else 1.0
+    return np.linspace(-hi, hi, n)
+
+
+def _stack(images, name="images"):
+    a = np.asarray(images)
+    if a.dtype.kind not in "fiu":
+        raise TypeError(f"`{name}` must be a real numeric array, got dtype {a.dtype}")
+    if a.ndim != 3 or a.shape[-1] < 2 or a.shape[-2] < 2 or a.shape[0] < 1:
+        raise ValueError(f"`{name}` must be a stack (N, ny, nx) of patches, got shape {a.shape}")
+    return a.astype(np.float64)
+
+
+def standardize(images) -> np.ndarray:
+    """Per patch ``(x - mean) / std`` over the finite pixels (float64, NaN stays NaN); a constant
+    patch becomes 0."""
+    a = np.asarray(images, dtype=np.float64)
+    fin = np.isfinite(a)
+    n = fin.sum(axis=(-2, -1), keepdims=True)
+    z = np.where(fin, a, 0.0)
+    mean = z.sum(axis=(-2, -1), keepdims=True) / np.maximum(n, 1)
+    d = np.where(fin, a - mean, 0.0)
+    std = np.sqrt((d * d).sum(axis=(-2, -1), keepdims=True) / np.maximum(n, 1))
+    return np.where(fin, (a - mean) / np.where(std > 0, std, 1.0), np.nan)
+
+
+def minmax(images) -> np.ndarray:
+    """Per patch min-max rescaling to [-1, 1] over the finite pixels (float64, NaN stays NaN)."""
+    a = np.asarray(images, dtype=np.float64)
+    fin = np.isfinite(a)
+    lo = np.min(np.where(fin, a, np.inf), axis=(-2, -1), keepdims=True)
+    hi = np.max(np.where(fin, a, -np.inf), axis=(-2, -1), keepdims=True)
+    ok = np.isfinite(lo) & (hi > lo)
+    lo = np.where(np.isfinite(lo), lo, 0.0)  # all-NaN patch: stays NaN below
+    span = np.where(ok, hi - lo, 1.0)  # constant patch: -1 everywhere
+    return np.where(fin, 2.0 * (a - lo) / span - 1.0, np.nan)
+
+
+def curves(images, variant="nu", n_thresholds=N_THRESHOLDS, *, backend="auto", nthreads=0):
+    """``(thresholds, v0, v1, v2)`` of a stack ``(N, ny, nx)`` of patches: V0, V1, V2 per pixel^2
+    (``functionals(..., normalize=True)``), each ``(N, T)``, of the standardized (``"nu"``) or
+    min-max rescaled (``"minmax"``) patches at :func:`thresholds`."""
+    a = _stack(images)
+    u = thresholds(variant, n_thresholds)
+    x = standardize(a) if variant == "nu" else minmax(a)
+    v = functionals(x, u, normalize=True, backend=backend, nthreads=nthreads)
+    return (u,) + tuple(np.asarray(vk, dtype=np.float64) for vk in v)
+
+
+def band_overlaps(curves_a, curves_b) -> dict:
+    """``{"v0", "v1", "v2", "score"}``: :func:`overlap_fraction` of each functional between two
+    ``(v0, v1, v2)`` sets of ``(N, T)`` curves (as returned by :func:`curves` without the
+    thresholds), and their mean."""
+    out = {f"v{i}": float(overlap_fraction(curves_a[i], curves_b[i])) for i in range(3)}
+    out["score"] = float(np.mean([out["v0"], out["v1"], out["v2"]]))
+    return out
+
+
+def halves(v):
+    """``(first, second)`` halves of ``(v0, v1, v2)`` curves (``N // 2`` and ``N - N // 2`` patches)."""
+    n = np.shape(v[0])[0]
+    if n < 2:
+        raise ValueError(f"the ceiling needs at least 2 true patches (one per half), got {n}")
+    h = n // 2
+    return tuple(x[:h] for x in v), tuple(x[h:] for x in v)
+
+
+def score(generated, truth, variant="nu", n_thresholds=N_THRESHOLDS, *, backend="auto") -> dict:
+    """``{"v0", "v1", "v2", "score"}``: band overlap of the Minkowski curves of ``generated``
+    against ``truth`` (stacks ``(N, n, n)`` of the same patch size; the counts may differ)."""
+    g, t = _stack(generated, "generated"), _stack(truth, "truth")
+    if g.shape[1:] != t.shape[1:]:
+        raise ValueError(f"`generated` and `truth` must be stacks (N, n, n) of the same patch size, "
+                         f"got shapes {g.shape} and {t.shape}")
+    cg = curves(g, variant, n_thresholds, backend=backend)[1:]
+    ct = curves(t, variant, n_thresholds, backend=backend)[1:]
+    return band_overlaps(cg, ct)
+
+
+def ceiling(truth, variant="nu", n_thresholds=N_THRESHOLDS, *, backend="auto") -> dict:
+    """``{"v0", "v1", "v2", "score"}`` of the first half of the true patches against the second
+    half: the best overlap a generator can expect from this many patches of this sky."""
+    a, b = halves(curves(_stack(truth, "truth"), variant, n_thresholds, backend=backend)[1:])
+    return band_overlaps(a, b)

@@ -10,7 +10,8 @@ File layout (HDF5, one file per split: ``train.h5``, ``validation.h5``, ``test.h
 * ``component``: uint8 ``(N,)``, which Stokes map ``hr``, ``lr`` and ``gauss`` come from
   (0 = T, 1 = Q, 2 = U);
 * attributes ``nside, fwhm_hr_arcmin, fwhm_lr_arcmin, pixel_arcmin, npix, seed, split, stokes,
-  forse_version`` plus the selection settings (``min_coverage``, ``region_nside``, ...).
+  forse_version`` plus the selection settings (``min_coverage``, ``region_nside``, ...) and the
+  sky's provenance (``sky``, ``sky_seed``) when ``forse training-set`` built it.
 
 For polarization (``stokes="QU"``), as in ForSE, every position gives two entries: the Q and the
 U low-resolution patches, each paired with the intensity small-scale target ``T_HR / T_LR`` of
@@ -194,7 +195,7 @@ def build(hr_map, out_dir, *, lr_map=None, mask=None, fwhm_hr_arcmin=12.0, fwhm_
           n_patches=1000, npix=320, pixel_arcmin=3.75, fractions=(0.8, 0.1, 0.1),
           min_coverage=0.9, stokes="T", seed=0, region_nside=None, ell_fit=None,
           overwrite=False, progress=True, backend="auto", nthreads=0, batch=128,
-          max_candidates=None, timings=None):
+          max_candidates=None, timings=None, attrs=None):
     """Build ``train.h5``, ``validation.h5`` and ``test.h5`` in ``out_dir``.
 
     Parameters
@@ -229,6 +230,10 @@ def build(hr_map, out_dir, *, lr_map=None, mask=None, fwhm_hr_arcmin=12.0, fwhm_
         Random centres tried per split before giving up (default ``max(20000, 200 * n)``).
     timings : dict, optional
         Filled with the seconds spent in each phase (smooth, baseline, select, cut, write).
+    attrs : dict, optional
+        Extra attributes stored in every split file, e.g. the sky's provenance (``forse
+        training-set`` stores ``sky`` = "synthetic" or the input file and ``sky_seed``, which
+        ``forse train`` copies into the model card as ``training.sky_seeds``).
 
     Returns
     -------
@@ -329,7 +334,7 @@ def build(hr_map, out_dir, *, lr_map=None, mask=None, fwhm_hr_arcmin=12.0, fwhm_
                   "stokes": stokes, "forse_version": __version__, "min_coverage": float(min_coverage),
                   "region_nside": region_nside, "fractions": frac,
                   "n_positions_requested": int(n_patches), "target": "T_hr / T_lr",
-                  "qu_frame": "patch axes (forse.projection pol=True)"}
+                  "qu_frame": "patch axes (forse.projection pol=True)", **dict(attrs or {})}
     writers, chosen = {}, {}
     found = {s: 0 for s in SPLITS}
     rejected_total = {"nan": 0, "constant": 0, "nonpositive_lr": 0}

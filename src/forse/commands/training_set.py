@@ -50,6 +50,7 @@ def register(sub, name):
 
 
 def run(args):
+    import os
     import time
 
     import numpy as np
@@ -62,7 +63,10 @@ def run(args):
     timing = {}
     need_pol = args.stokes != "T"
     if args.input:
-        hr, _ = io.read_map(args.input, field=(0, 1, 2) if need_pol else 0)
+        hr, head = io.read_map(args.input, field=(0, 1, 2) if need_pol else 0)
+        sky = {"sky": os.path.basename(args.input)}
+        if "SEED" in head:  # written by `forse sky`: the synthetic sky's seed
+            sky["sky_seed"] = int(head["SEED"])
         lr = io.read_map(args.lr_input, field=(0, 1, 2) if need_pol else 0)[0] if args.lr_input else None
         variance = io.read_map(args.variance, field=0)[0] if args.variance else None
     else:
@@ -71,6 +75,7 @@ def run(args):
         hr = synthetic_dust(args.nside, seed=args.seed, stokes="TQU" if need_pol else "T",
                             fwhm_arcmin=args.fwhm_hr)
         lr = None
+        sky = {"sky": "synthetic", "sky_seed": int(args.seed)}
         variance = noise_variance(args.nside, "T", fwhm_arcmin=args.fwhm_hr)
         timing["sky"] = time.perf_counter() - t0
     t1 = time.perf_counter()
@@ -88,7 +93,8 @@ def run(args):
                   fwhm_lr_arcmin=args.fwhm_lr, n_patches=args.n_patches, npix=args.npix,
                   pixel_arcmin=args.pixel, fractions=tuple(args.fractions),
                   min_coverage=args.min_coverage, stokes=args.stokes, seed=args.seed,
-                  overwrite=args.overwrite, progress=not args.quiet, backend=args.backend)
+                  overwrite=args.overwrite, progress=not args.quiet, backend=args.backend,
+                  attrs=sky)
     timing["build"] = time.perf_counter() - t2
     if args.npy:
         for split, path in paths.items():

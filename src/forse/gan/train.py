@@ -31,6 +31,8 @@ from . import checkpoints
 from .models import add_input_noise, make_card, save_generator
 
 LOG_FIELDS = ("step", "d_loss", "g_loss", "v0", "v1", "v2", "score", "seconds")
+METRIC = ("nu: forse.minkowski.score, V0-V2 of (x - mean) / std per patch at 32 thresholds in "
+          "[-3, 3], overlap of the mean +- 1 sigma bands")
 
 
 @dataclass
@@ -380,12 +382,46 @@ def plot_losses(log_path, out_path) -> Path:
 
 # ---------------------------------------------------------------- driver
 
-def _evaluate(trainer, x, y, cfg, seed=12345):
-    from .metrics import minkowski_overlap
+def _evaluate(trainer, x, y, cfg, seed=12345, variant="nu"):
+    """Overlap of the generated against the true small scales (``forse.minkowski.score``; the
+    checkpoint choice uses the standardized ``"nu"`` variant)."""
+    from ..minkowski import score
 
     if cfg.stochastic and cfg.noise_amplitude > 0:
         x = add_input_noise(x, cfg.noise_amplitude, np.random.default_rng(seed))
-    return minkowski_overlap(trainer.predict(x), y)
+    return score(trainer.predict(x), y, variant)
+
+
+def _sky_provenance(attrs):
+    """``(sky_seeds, sky)``: the synthetic-sky seeds the training set was cut from, and what the
+    sky was. Sets from ``forse training-set`` record ``sky`` ("synthetic" or the input file) and,
+    for the synthetic sky, ``sky_seed``; older sets record neither, and ``forse training-set``
+    without ``--input`` seeded the synthetic sky with the set's ``seed``, which is then assumed."""
+    if "sky_seed" in attrs:
+        return [int(attrs["sky_seed"])], str(attrs.get("sky", "synthetic"))
+    if "sky" in attrs:  # a user map: no synthetic sky seed
+        return [], str(attrs["sky"])
+    if attrs.get("seed") is not None:
+        return [int(attrs["seed"])], ("not recorded by the training set; assumed the synthetic sky "
+                                      "of its seed")
+    return [], "not recorded by the training set"
+
+
+def _test_patches(data_dir, attrs):
+    """Centres of the test split's patches (the held-out region), or None without a test split."""
+    import h5py
+
+    path = Path(data_dir) / "test.h5"
+    if not path.is_file():
+        return None
+    with h5py.File(path, "r") as f:
+        if "lon_deg" not in f or "lat_deg" not in f:
+            return None
+        lon, lat = f["lon_deg"][...], f["lat_deg"][...]
+    # QU sets store two entries (Q, U) per position
+    pos = np.unique(np.round(np.stack([lon, lat], axis=1), 4), axis=0)
+    return {"lon_deg": pos[:, 0].tolist(), "lat_deg": pos[:, 1].tolist(),
+            "npix": attrs.get("npix"), "pixel_arcmin": attrs.get("pixel_arcmin")}
 
 
 def _resumes(cfg_path):
@@ -457,6 +493,8 @@ def train(data_dir, out_dir, cfg: TrainConfig | None = None, *, resume=False, ov
     log_path = out / "log.csv"
     _write_log(log_path, _read_log(log_path, trainer.step) if last is not None else [])
     best = checkpoints.read_best(ck) if last is not None else None
+    if best is not None and best.get("metrics", {}).get("variant") != "nu":
+        best = None  # chosen with the former min-max metric: choose again from the next checkpoint
     start = trainer.step
     bar = tqdm(total=cfg.steps, initial=start, disable=not progress, desc="forse train",
                unit="step", dynamic_ncols=True)
@@ -480,7 +518,7 @@ def train(data_dir, out_dir, cfg: TrainConfig | None = None, *, resume=False, ov
                 meta["validation"] = metrics
                 checkpoints.save(ck, step, arrays, meta)
                 if metrics and (best is None or metrics["score"] > best["score"]):
-                    checkpoints.write_best(ck, step, metrics["score"], metrics)
+                    checkpoints.write_best(ck, step, metrics["score"], dict(metrics, variant="nu"))
                     best = checkpoints.read_best(ck)
                 checkpoints.prune(ck, cfg.keep)
             if row is not None:
@@ -495,10 +533,17 @@ def train(data_dir, out_dir, cfg: TrainConfig | None = None, *, resume=False, ov
     if chosen != trainer.step:
         trainer.restore(*checkpoints.load(checkpoints.checkpoint_path(ck, chosen)),
                         generator_only=True)
-    metrics = {"validation": best["metrics"] if best else {}, "checkpoint_step": chosen}
+    metrics = {"metric": METRIC, "validation": best["metrics"] if best else {},
+               "checkpoint_step": chosen}
     if (data_dir / "test.h5").is_file():
+        from ..minkowski import ceiling
+
         xt, yt, _ = prepare(data_dir, "test", cfg, limit=max(cfg.val_patches, 64))
         metrics["test"] = _evaluate(trainer, xt, yt, cfg, seed=54321)
+        metrics["test_minmax"] = _evaluate(trainer, xt, yt, cfg, seed=54321, variant="minmax")
+        if len(yt) >= 2:
+            metrics["test_ceiling"] = ceiling(yt)
+    sky_seeds, sky = _sky_provenance(attrs)
     card = make_card(
         name=cfg.name, patch_size=cfg.patch_size, pixel_arcmin=attrs.get("pixel_arcmin", float("nan")),
         fwhm_hr_arcmin=attrs.get("fwhm_hr_arcmin", float("nan")),
@@ -506,7 +551,9 @@ def train(data_dir, out_dir, cfg: TrainConfig | None = None, *, resume=False, ov
         input_stokes=cfg.input_stokes, target_stokes=cfg.target_stokes, width=cfg.width,
         stochastic=cfg.stochastic, noise_amplitude=cfg.noise_amplitude if cfg.stochastic else 0.0,
         robust=cfg.robust, percentiles=cfg.percentiles,
-        training={"command": command, "resumes": _resumes(cfg_path), "data_dir": str(data_dir), "data_seed": attrs.get("seed"),
+        training={"command": command, "resumes": _resumes(cfg_path), "data_dir": str(data_dir),
+                  "data_seed": attrs.get("seed"), "sky_seeds": sky_seeds, "sky": sky,
+                  "test_patches": _test_patches(data_dir, attrs),
                   "nside": attrs.get("nside"), "train_patch_npix": attrs.get("npix"),
                   "steps": cfg.steps, "config": cfg.to_dict(), "steps_per_second": rate},
         metrics=metrics)
