@@ -175,3 +175,154 @@ def test_cli_writes_report_and_summary(tmp_path, dust, capsys):
     # bad input -> exit status 2 and a message naming the problem
     rc = main(["validate", str(tmp_path / "gen.fits"), "--patches", "10,abc", "-o", str(out)])
     assert rc == 2 and "--patches" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ held out, headline
+KW_T = dict(KW, stokes="T", seam_tiling=None)
+
+
+def test_training_sky_seeds_and_demo_default_is_held_out():
+    from forse.commands import demo
+
+    assert V.training_sky_seeds() == [0]  # the bundled dust-T, dust-Q, dust-U
+    assert V.training_sky_seeds("dust-Q") == [0]
+    assert demo.DEFAULT_SEED not in V.training_sky_seeds()
+    import argparse
+
+    sub = argparse.ArgumentParser().add_subparsers()
+    assert demo.register(sub, "demo").parse_args([]).seed == demo.DEFAULT_SEED == 1
+
+
+def test_reference_on_a_training_seed_warns(dust):
+    with pytest.warns(UserWarning, match="reference sky seed 0 was used to train the bundled "
+                                         "models; quality numbers on it are not held out"):
+        s = V.validate(_dust(7), reference=dust, reference_seed=0, **KW_T)
+    assert s["held_out"] == {"reference_seed": 0, "training_sky_seeds": [0], "held_out": False}
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        s = V.validate(_dust(7), reference=dust, reference_seed=1, **KW_T)
+        assert s["held_out"]["held_out"] is True
+        s = V.validate(_dust(7), reference=dust, **KW_T)
+        assert s["held_out"] == {"reference_seed": None, "training_sky_seeds": [0], "held_out": None}
+        # a user's own models: their seeds
+        s = V.validate(_dust(7), reference=dust, reference_seed=0, training_seeds=[4, 5], **KW_T)
+        assert s["held_out"] == {"reference_seed": 0, "training_sky_seeds": [4, 5], "held_out": True}
+
+
+def test_test_region_patches_from_a_card(dust, tmp_path):
+    with pytest.raises(ValueError, match="records no test-region centres"):
+        V.held_out_patches("dust-T")
+    with pytest.raises(ValueError, match="records no test-region centres"):
+        V.validate(dust, patches="test", **KW_T)
+    card = {"training": {"sky_seeds": [3], "test_patches": {"lon_deg": [10.0, 200.0, 300.0],
+                                                            "lat_deg": [50.0, -45.0, 60.0]}}}
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps(card))
+    lon, lat = V.held_out_patches(tmp_path / "m.keras")
+    np.testing.assert_array_equal(lon, [10.0, 200.0, 300.0])
+    s = V.validate(dust, reference=dust, patches=f"test:{path}", **KW_T)
+    assert s["patches"]["n_requested"] == 3 and s["patches"]["lat_deg"] == [50.0, -45.0, 60.0]
+    assert V.training_sky_seeds([path, "dust-T"]) == [0, 3]
+    with pytest.raises(ValueError, match="`patches` must be"):
+        V.validate(dust, patches="north", **KW_T)
+    with pytest.raises(FileNotFoundError, match="no model card"):
+        V.training_sky_seeds(tmp_path / "absent.keras")
+
+
+def test_minkowski_summary_has_both_variants_and_the_ceiling(dust):
+    s = V.validate(_dust(7), reference=dust, baseline="gaussian", **KW_T)
+    m = s["minkowski"]
+    assert m["variant"] == "nu" and m["n_thresholds"] == 32
+    np.testing.assert_allclose(m["thresholds"], np.linspace(-3, 3, 32))
+    np.testing.assert_allclose(m["thresholds_minmax"], np.linspace(-1, 1, 32))
+    assert set(m["overlap"]) == set(m["overlap_minmax"]) == {"map_vs_reference", "baseline_vs_reference"}
+    assert set(m["ceiling"]["T"]) == set(m["ceiling_minmax"]["T"]) == {"v0", "v1", "v2"}
+    assert set(m["curves_minmax"]) == {"map", "reference", "baseline"}
+    # the overlap is forse.minkowski.score on the same patches
+    from forse.minkowski import score
+
+    assert 0 <= m["overlap"]["map_vs_reference"]["T"]["v0"] <= 1
+    assert score(np.ones((2, 4, 4)), np.ones((2, 4, 4)))["score"] == 1.0
+
+
+NSIDE_H = 128
+KW_H = dict(KW, lmax=3 * NSIDE_H - 1, seam_tiling=None)
+
+
+@pytest.fixture(scope="module")
+def dust128():
+    return _dust(2, nside=NSIDE_H)
+
+
+def test_headline_layout_and_better_rows(dust128):
+    from forse.smoothing import gaussian_small_scales, smooth
+
+    ref = dust128
+    s = V.validate(ref, reference=ref, baseline="gaussian", reference_seed=5, **KW_H)
+    h = s["headline"]
+    assert set(h) == {"minkowski_nu", "minkowski_minmax", "spectra", "rTE", "EE_over_BB",
+                      "one_point", "better", "n_better", "n_rows"}
+    for key in ("minkowski_nu", "minkowski_minmax"):
+        assert set(h[key]) == {"T", "Q", "U"}
+        assert set(h[key]["Q"]) == {"forse", "baseline", "ceiling"}
+        assert h[key]["T"]["forse"] == {"v0": 1.0, "v1": 1.0, "v2": 1.0}
+    assert set(h["spectra"]) == {"TT", "EE", "BB"}
+    assert [r["ell"] for r in h["spectra"]["TT"]] == [[30, 100], [100, 300], [300, 383]]
+    assert h["spectra"]["EE"][0]["forse"] == [1.0, 1.0] and len(h["spectra"]["EE"][0]["baseline"]) == 2
+    assert h["rTE"]["ell"] == [100, 383] and h["rTE"]["forse_max_abs_diff"] == 0.0
+    assert h["rTE"]["baseline_max_abs_diff"] > 0
+    assert h["EE_over_BB"]["ell"] == [300, 383] and h["EE_over_BB"]["forse"] == h["EE_over_BB"]["truth"]
+    assert set(h["one_point"]["U"]["kurtosis"]) == {"forse", "baseline", "truth"}
+    # the map is the truth: better than the baseline on every row
+    assert h["n_rows"] == len(h["better"]) == 9 * 2 + 3 * 3 + 1 + 1 + 6
+    assert h["n_better"] == h["n_rows"] and all(h["better"].values())
+    assert "minkowski_nu.T.v0" in h["better"] and "spectra.TT.300-1000" in h["better"]
+    # the baseline is the truth and the map a Gaussian extension: worse on every row
+    lr = smooth(ref, KW["fwhm_lr_arcmin"])
+    gauss = gaussian_small_scales(lr, KW["fwhm_lr_arcmin"], KW["fwhm_hr_arcmin"], 3)
+    s = V.validate(gauss, reference=ref, baseline=ref, **KW_H)
+    assert s["headline"]["n_better"] == 0 and s["headline"]["n_rows"] == 35
+    # without a baseline: the rows need it, the numbers that do not are kept
+    s = V.validate(gauss, reference=ref, **KW_H)
+    h = s["headline"]
+    assert h["n_rows"] == 0 and h["better"] == {}
+    assert set(h["minkowski_nu"]["T"]) == {"forse", "ceiling"} and "baseline_max_abs_diff" not in h["rTE"]
+    # without a reference: no overlaps, no spectrum ratios
+    s = V.validate(gauss, baseline="gaussian", **KW_H)
+    assert set(s["headline"]) == {"EE_over_BB", "one_point", "better", "n_better", "n_rows"}
+
+
+def test_report_opens_with_the_headline(dust128, tmp_path):
+    with pytest.warns(UserWarning, match="not held out"):
+        s = V.validate(dust128, reference=dust128, baseline="gaussian", reference_seed=0,
+                       out_dir=tmp_path, **KW_H)
+    page = (tmp_path / "report.html").read_text()
+    first_h2 = page.index("<h2>")
+    assert page[first_h2:].startswith("<h2>Headline")
+    assert page.index("Headline") < page.index("Minkowski functional overlap fractions")
+    assert f"on {s['headline']['n_better']} of {s['headline']['n_rows']} rows" in page
+    assert page.count('class="better"') == s["headline"]["n_better"]
+    assert "Not held out" in page and "min-max variant" in page
+    saved = json.loads((tmp_path / "summary.json").read_text())
+    assert saved["headline"] == json.loads(json.dumps(s["headline"]))
+    assert saved["held_out"]["held_out"] is False
+
+
+def test_cli_reads_the_reference_seed_from_its_header(tmp_path, dust, capsys):
+    from forse.io import write_map
+
+    write_map(tmp_path / "ref.fits", dust, header={"SEED": 0})
+    write_map(tmp_path / "gen.fits", _dust(5))
+    args = ["validate", str(tmp_path / "gen.fits"), "--reference", str(tmp_path / "ref.fits"),
+            "--fwhm-hr", "120", "--fwhm-lr", "360", "--npix", "32", "--pixel-arcmin", "40",
+            "--lmax", "128", "--no-progress", "--no-figures", "--stokes", "T", "--seam-tiling",
+            "none", "-o", str(tmp_path / "out")]
+    with pytest.warns(UserWarning, match="reference sky seed 0"):
+        assert main(args) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["held_out"]["held_out"] is False and "ceiling" in printed
+    assert main(args + ["--reference-seed", "2"]) == 0
+    assert json.loads(capsys.readouterr().out)["held_out"] == {
+        "reference_seed": 2, "training_sky_seeds": [0], "held_out": True}

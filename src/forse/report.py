@@ -110,7 +110,7 @@ def fig_minkowski(summary):
                                 label=LABELS[k])
                 ax.plot(thr, mean, color=COLORS[k], lw=1)
             ax.set_title(f"{f}: {v.upper()}", fontsize=9)
-            ax.set_xlabel("threshold (min-max rescaled small scales)", fontsize=8)
+            ax.set_xlabel(r"threshold $\nu$ (small scales standardized per patch)", fontsize=8)
             if r == 0 and c == 0:
                 ax.legend(fontsize=8)
     fig.tight_layout()
@@ -232,6 +232,99 @@ def _fmt(x):
     return "n/a" if x is None else f"{x:.3f}"
 
 
+def _verdict(better):
+    if better is None:
+        return "<td></td>"
+    return ('<td class="better">better</td>' if better else '<td class="worse">worse</td>')
+
+
+def _num(x, fmt="{:.3f}"):
+    return "n/a" if x is None else fmt.format(x)
+
+
+def _range(r):
+    return "n/a" if r is None or None in r else f"{r[0]:.2f} &ndash; {r[1]:.2f}"
+
+
+def _held_out_note(summary):
+    ho = summary.get("held_out") or {}
+    seeds = ", ".join(str(s) for s in ho.get("training_sky_seeds", [])) or "none recorded"
+    if ho.get("held_out") is False:
+        return (f'<p class="warn">Not held out: the reference is the synthetic sky of seed '
+                f'{ho["reference_seed"]}, which the bundled models were trained on (training sky '
+                f'seeds: {seeds}). These numbers flatter the generator.</p>')
+    if ho.get("held_out"):
+        return (f'<p>Held out: reference sky seed {ho["reference_seed"]}; the bundled models were '
+                f'trained on sky seeds {seeds}.</p>')
+    return (f"<p>Reference sky seed unknown: whether these numbers are held out is not known "
+            f"(the bundled models were trained on the synthetic sky of seeds {seeds}).</p>")
+
+
+def headline_html(summary):
+    """The headline tables: forse (the map) and the baseline against the reference, each row
+    marked better or worse than the baseline (closer to the truth = better)."""
+    h = summary.get("headline") or {}
+    better = h.get("better", {})
+    head = ("<tr><th>statistic</th><th>field</th><th>forse</th><th>baseline</th>"
+            "<th>truth / ceiling</th><th>forse vs baseline</th></tr>")
+    rows = []
+
+    def row(name, field, forse, base, truth, key):
+        rows.append(f"<tr><td>{name}</td><td>{field}</td><td>{forse}</td><td>{base}</td>"
+                    f"<td>{truth}</td>{_verdict(better.get(key))}</tr>")
+
+    nu = h.get("minkowski_nu", {})
+    for f, d in nu.items():
+        for v in ("v0", "v1", "v2"):
+            row(f"Minkowski &nu; overlap {v.upper()}", f, _num(d["forse"][v]),
+                _num(d.get("baseline", {}).get(v)), _num(d.get("ceiling", {}).get(v)) + " (ceiling)",
+                f"minkowski_nu.{f}.{v}")
+    for S, ranges in h.get("spectra", {}).items():
+        for r in ranges:
+            lo, hi = r["ell"]
+            key = next((k for k in better if k.startswith(f"spectra.{S}.{lo}-")), None)
+            row(f"{S} / reference, &ell; {lo}&ndash;{hi} ({r['n_bins']} bins, min &ndash; max)", "",
+                _range(r.get("forse")), _range(r.get("baseline")), "1", key)
+    if "rTE" in h:
+        r = h["rTE"]
+        row(f"max |r<sub>TE</sub> &minus; truth|, &ell; {r['ell'][0]}&ndash;{r['ell'][1]}", "",
+            _num(r.get("forse_max_abs_diff")), _num(r.get("baseline_max_abs_diff")), "0", "rTE")
+    if "EE_over_BB" in h:
+        r = h["EE_over_BB"]
+        row(f"EE/BB of the small scales, &ell; {r['ell'][0]}&ndash;{r['ell'][1]}", "",
+            _num(r.get("forse")), _num(r.get("baseline")), _num(r.get("truth")), "EE_over_BB")
+    for f, d in h.get("one_point", {}).items():
+        for stat in ("skewness", "kurtosis"):
+            x = d[stat]
+            row(f"small-scale {'excess kurtosis' if stat == 'kurtosis' else stat}", f,
+                _num(x.get("forse")), _num(x.get("baseline")), _num(x.get("truth")),
+                f"one_point.{f}.{stat}")
+    if not rows:
+        return "<p>No reference or baseline given: no headline.</p>"
+    out = [_held_out_note(summary)]
+    if h.get("n_rows"):
+        out.append(f"<p><b>forse is closer to the truth than the Gaussian baseline on "
+                   f"{h['n_better']} of {h['n_rows']} rows</b> (Minkowski: larger overlap with the "
+                   f"truth; spectra: smaller worst-bin |ratio &minus; 1|; the rest: closer value). "
+                   f"The ceiling is the overlap of the reference's first half of the patches with "
+                   f"its second half.</p>")
+    out.append(f"<table>{head}{''.join(rows)}</table>")
+    mm = h.get("minkowski_minmax", {})
+    if mm:
+        mrows = []
+        for f, d in mm.items():
+            cells = "".join(f"<td>{_num(d['forse'][v])} / {_num(d.get('baseline', {}).get(v))} / "
+                            f"{_num(d.get('ceiling', {}).get(v))}</td>"
+                            + _verdict(better.get(f"minkowski_minmax.{f}.{v}"))
+                            for v in ("v0", "v1", "v2"))
+            mrows.append(f"<tr><td>{f}</td>{cells}</tr>")
+        out.append("<p class='small'>ForSE's min-max variant (each patch rescaled to [&minus;1, 1], 32 "
+                   "thresholds in [&minus;1, 1]), for comparison with the papers: forse / baseline / "
+                   "ceiling.</p><table class='small'><tr><th>field</th><th>V0</th><th></th><th>V1</th>"
+                   "<th></th><th>V2</th><th></th></tr>" + "".join(mrows) + "</table>")
+    return "".join(out)
+
+
 def zoom_places(summary):
     """Two validation patch centres and one point on a patch border of the seam tiling."""
     lon = summary["patches"]["lon_deg"]
@@ -253,13 +346,21 @@ def write_report(path, summary, *, maps, lrs, seam_maps=None, full=None, backend
     """Write the HTML report to ``path`` (atomically)."""
     sections = []
     names = summary["inputs"]
-    ov = summary["minkowski"]["overlap"]
+    mk = summary["minkowski"]
     rows = []
-    for pair, d in ov.items():
+    vs = ("v0", "v1", "v2")
+    pairs = list(mk["overlap"].items()) + ([("reference halves (ceiling)", mk["ceiling"])]
+                                           if mk.get("ceiling") else [])
+    mm = dict(mk.get("overlap_minmax") or {}, **({"reference halves (ceiling)": mk["ceiling_minmax"]}
+                                                 if mk.get("ceiling_minmax") else {}))
+    for pair, d in pairs:
         for f, vals in d.items():
-            rows.append([pair.replace("_", " "), f] + [_fmt(vals[v]) for v in ("v0", "v1", "v2")])
+            other = mm.get(pair, {}).get(f, {})
+            rows.append([pair.replace("_", " "), f] + [_fmt(vals[v]) for v in vs]
+                        + [_fmt(other.get(v)) for v in vs])
     sections.append(("Minkowski functional overlap fractions",
-                     _table(rows, ["comparison", "field", "V0", "V1", "V2"]) if rows else
+                     _table(rows, ["comparison", "field", "V0 (ν)", "V1 (ν)", "V2 (ν)",
+                                   "V0 (min-max)", "V1 (min-max)", "V2 (min-max)"]) if rows else
                      "<p>No reference or baseline given: no overlap computed.</p>", None))
     sections.append(("Minkowski functionals (mean &plusmn; 1&sigma; over patches)", "", fig_minkowski(summary)))
     sections.append(("Mollweide views", "", fig_mollweide(maps, lrs)))
@@ -280,7 +381,8 @@ def write_report(path, summary, *, maps, lrs, seam_maps=None, full=None, backend
                    ["patches dropped (mask / NaN)", f"{p['n_dropped_mask']} / {p['n_dropped_nan']}"],
                    ["NaN/UNSEEN pixels", ", ".join(f"{k}: {v}" for k, v in summary["bad_pixels"].items())],
                    ["time (s)", summary["timings_s"].get("total")]], ["", ""])
-    body = [f"<h1>forse validation report</h1>{info}"]
+    body = [f"<h1>forse validation report</h1><h2>Headline: forse against the Gaussian baseline "
+            f"(closer to the truth = better)</h2>{headline_html(summary)}{info}"]
     for title, text, img in sections:
         body.append(f"<h2>{title}</h2>{text}")
         if img:
@@ -288,7 +390,9 @@ def write_report(path, summary, *, maps, lrs, seam_maps=None, full=None, backend
     page = ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>forse validation</title>"
             "<style>body{font-family:sans-serif;max-width:1300px;margin:auto;padding:1em}"
             "table{border-collapse:collapse;margin:0.5em 0}td,th{border:1px solid #999;padding:3px 8px}"
-            "img{max-width:100%}</style></head><body>" + "\n".join(body) + "</body></html>")
+            "img{max-width:100%}td.better{background:#d4f4d4}td.worse{background:#f8d4d4}"
+            ".warn{background:#fde2c0;padding:0.5em;font-weight:bold}.small{font-size:85%}"
+            "</style></head><body>" + "\n".join(body) + "</body></html>")
     write_text(path, page)
     # the same figures as PNG files, for slides and papers: figures/01-minkowski-....png
     fig_dir = os.path.join(os.path.dirname(os.path.abspath(path)), "figures")

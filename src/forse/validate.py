@@ -4,11 +4,14 @@
 validation patches (default: 32 high-latitude 20x20 deg patches, ``default_patches()``) from the
 map, the reference and the baseline, and measures:
 
-* Minkowski functionals V0, V1, V2 of the min-max rescaled small-scale patches (32 thresholds)
-  and the overlap fraction of their mean +- 1 sigma bands: map vs reference, baseline vs
-  reference. Small scales are ``hr / lr`` for T (ForSE's m_ss) and ``hr - lr`` for Q and U
-  (a ratio is undefined where the low-resolution Q/U cross zero); ``lr`` is each map smoothed
-  with a ``fwhm_lr_arcmin`` beam, as in ``forse.training_set`` (or the given ``lowres`` map).
+* Minkowski functionals V0, V1, V2 of the small-scale patches with forse's one metric
+  (``forse.minkowski.curves``): per patch standardized, ``nu = (x - mean) / std``, at 32
+  thresholds in [-3, 3] (the headline), and ForSE's min-max variant beside it; the overlap
+  fraction of their mean +- 1 sigma bands: map vs reference, baseline vs reference, and the
+  ceiling (the reference's first half of the patches vs its second half). Small scales are
+  ``hr / lr`` for T (ForSE's m_ss) and ``hr - lr`` for Q and U (a ratio is undefined where the
+  low-resolution Q/U cross zero); ``lr`` is each map smoothed with a ``fwhm_lr_arcmin`` beam, as
+  in ``forse.training_set`` (or the given ``lowres`` map).
 * flat-sky binned spectra of each patch (``forse.spectra.flat_power_spectrum``) and their ratio
   to the reference;
 * masked full-sky pseudo-C_ell TT, EE, BB, TE (``forse.spectra.masked_cl``), of the maps and of
@@ -16,15 +19,23 @@ map, the reference and the baseline, and measures:
   the TE correlation coefficient in multipole bins;
 * one-point statistics (skewness, excess kurtosis, PDF) of the small-scale patches;
 * a seam check: the small-scale power of the map relative to the reference (or its own power)
-  in the overlap zones of a tiling vs the single-coverage zones, and a map of it.
+  in the overlap zones of a tiling vs the single-coverage zones, and a map of it;
+* a headline (``summary["headline"]``, the table that opens ``report.html``): each statistic of
+  the map and of the baseline against the reference, marked better or worse than the baseline.
+
+Held out: the bundled generators were trained on the synthetic sky of the seeds their cards list
+(``training_sky_seeds()``); ``reference_seed`` says which synthetic sky the reference is, and a
+reference seed the models were trained on gives a ``UserWarning`` and ``held_out: False``.
 
 NaN and ``hp.UNSEEN`` pixels are excluded everywhere: patches touching them are dropped and the
 full-sky spectra give them zero weight; both are counted in the summary.
 """
 from __future__ import annotations
 
+import json
 import os
 import time
+import warnings
 
 import numpy as np
 
@@ -36,16 +47,98 @@ from ._checks import nside_of, positive
 ARCMIN = np.pi / (180.0 * 60.0)
 FIELDS = ("T", "Q", "U")
 
-__all__ = ["validate", "default_patches", "small_scale_patches", "minkowski_bands",
-           "one_point", "seam_check", "gaussian_functionals"]
+BUNDLED_MODELS = ("dust-T", "dust-Q", "dust-U")
+HEADLINE_ELL = ((30, 100), (100, 300), (300, 1000), (1000, 2000))
+HEADLINE_BINS = 5          # log bins per multipole range of the headline's spectrum ratios
+RTE_ELL, RTE_BINS = (100, 1000), 10
+EE_BB_ELL = (300, 1000)
+
+__all__ = ["validate", "default_patches", "held_out_patches", "training_sky_seeds",
+           "small_scale_patches", "one_point", "seam_check", "gaussian_functionals"]
 
 
 def default_patches():
     """32 fixed validation centres: lat +-40, +-60 deg, lon every 45 deg (|b| >= 30 deg for a
-    20 deg patch)."""
+    20 deg patch).
+
+    They are fixed places, not a test region of the training sets: the bundled models saw
+    training patches all over the high-latitude sky of their training seed, so these patches are
+    held out only on a sky of another seed (``training_sky_seeds()``; ``forse demo`` uses one).
+    The first 16 are southern (b = -60, -40), the last 16 northern: the ceiling's two halves."""
     lat = np.repeat([-60.0, -40.0, 40.0, 60.0], 8)
     lon = np.tile(np.arange(8) * 45.0 + 22.5, 4)
     return lon, lat
+
+
+# ----------------------------------------------------------------------------- model cards
+def _card(model):
+    """The JSON card of a bundled model name or a ``.keras``/``.json`` path (no TensorFlow)."""
+    from importlib import resources
+
+    from pathlib import Path
+
+    s = os.fspath(model)
+    if s in BUNDLED_MODELS:
+        path = resources.files("forse").joinpath("gan", "models", f"{s}.json")
+    else:
+        path = Path(s[:-len(".keras")] + ".json" if s.endswith(".keras") else s)
+        if path.suffix != ".json":
+            path = path.with_name(path.name + ".json")
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no model card for {s!r} (looked for {path}); give a bundled "
+                                f"name {BUNDLED_MODELS} or the path of a .keras/.json") from None
+
+
+def _models(model):
+    if model is None:
+        return list(BUNDLED_MODELS)
+    if isinstance(model, (str, os.PathLike)):
+        return [model]
+    return list(model)
+
+
+def training_sky_seeds(model=None):
+    """Sorted synthetic-sky seeds the generators were trained on: the union over ``model`` (a
+    bundled name, a path, or a list of them; default the bundled dust-T, dust-Q, dust-U) of
+    each card's ``training.sky_seeds``. A card without that key (written before it existed)
+    counts its ``training.data_seed``: ``forse training-set`` seeds the synthetic sky with it."""
+    seeds = set()
+    for m in _models(model):
+        t = _card(m).get("training", {})
+        got = t.get("sky_seeds")
+        if got is None and t.get("data_seed") is not None:
+            got = [t["data_seed"]]
+        seeds.update(int(x) for x in (got or []))
+    return sorted(seeds)
+
+
+def held_out_patches(model="dust-T"):
+    """``(lon_deg, lat_deg)`` of the test-split patch centres recorded in a model card
+    (``training.test_patches``, written by ``forse train`` from the training set's ``test.h5``):
+    sky regions no training patch of that model touched. The bundled cards do not record them
+    (their training sets are not kept); raises ``ValueError`` then."""
+    tp = _card(model).get("training", {}).get("test_patches")
+    if not tp or not tp.get("lon_deg"):
+        raise ValueError(f"the card of {os.fspath(model)!r} records no test-region centres "
+                         "(training.test_patches; cards written by `forse train` before this "
+                         "version and the bundled cards have none). Use the default patches on a "
+                         "synthetic sky of a seed not in training_sky_seeds() instead: that sky "
+                         "is held out by its seed")
+    return np.asarray(tp["lon_deg"], float), np.asarray(tp["lat_deg"], float)
+
+
+def _patch_centres(patches):
+    if patches is None:
+        return default_patches()
+    if isinstance(patches, str):
+        kind, _, model = patches.partition(":")
+        if kind != "test":
+            raise ValueError(f"`patches` must be (lon, lat), None, 'test' or 'test:MODEL', got "
+                             f"{patches!r}")
+        return held_out_patches(model or "dust-T")
+    return (np.atleast_1d(np.asarray(patches[0], float)), np.atleast_1d(np.asarray(patches[1], float)))
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -130,22 +223,6 @@ def small_scale_patches(hr, lr, fields):
         else:
             out[:, i] = hr[:, i] - lr[:, i]
     return out
-
-
-def _minmax(p):
-    lo = p.min(axis=(-2, -1), keepdims=True)
-    hi = p.max(axis=(-2, -1), keepdims=True)
-    return (p - lo) / np.where(hi > lo, hi - lo, 1.0)
-
-
-def minkowski_bands(images, n_thresholds=32):
-    """Minkowski functionals of min-max rescaled ``images`` (N, n, n) at ``n_thresholds``
-    thresholds in [0, 1] (ends excluded). Returns ``(thresholds, v0, v1, v2)``, each v ``(N, T)``."""
-    from .minkowski import functionals
-
-    thr = np.linspace(0.0, 1.0, int(n_thresholds) + 2)[1:-1]
-    v0, v1, v2 = functionals(_minmax(np.asarray(images, dtype=np.float64)), thr, normalize=True)
-    return thr, np.asarray(v0), np.asarray(v1), np.asarray(v2)
 
 
 def gaussian_functionals(nu, sigma0, sigma1):
@@ -289,11 +366,129 @@ def _write_json(path, obj):
     write_json(path, _tolist(obj), indent=1, allow_nan=False)
 
 
+# ----------------------------------------------------------------------------- headline
+def _log_bins(lo, hi, n):
+    """Edges of ``n`` log-spaced multipole bins covering ``lo <= ell < hi`` (integers)."""
+    e = np.unique(np.round(np.geomspace(lo, hi, n + 1)).astype(int))
+    return e if e.size >= 2 else None
+
+
+def _closer(x, y, truth=None):
+    """``x`` strictly closer than ``y`` to ``truth`` (or smaller when ``truth`` is None)."""
+    if x is None or y is None or not (np.isfinite(x) and np.isfinite(y)):
+        return None
+    if truth is None:
+        return bool(x < y)
+    return bool(abs(x - truth) < abs(y - truth))
+
+
+def _headline(summary, full, hp_filter):
+    """The numbers of the report's headline table (``summary["headline"]``; docs/validate.md).
+
+    Every statistic of the map ("forse") and of the baseline against the reference ("truth"),
+    and for each row whether forse is strictly closer to the truth than the baseline
+    (``better``). Rows that need the reference or the baseline are left out without them."""
+    names = summary["inputs"]
+    fields = summary["fields"]
+    has_ref, has_base = "reference" in names, "baseline" in names
+    lmax = int(summary["full_sky"]["lmax"])
+    h, better = {}, {}
+    vs = ("v0", "v1", "v2")
+    mk = summary["minkowski"]
+    for key, ov_key, ceil_key in (("minkowski_nu", "overlap", "ceiling"),
+                                  ("minkowski_minmax", "overlap_minmax", "ceiling_minmax")):
+        if not has_ref:
+            continue
+        ov, ceil = mk[ov_key], mk[ceil_key]
+        h[key] = {}
+        for f in fields:
+            row = {"forse": dict(ov["map_vs_reference"][f])}
+            if has_base:
+                row["baseline"] = dict(ov["baseline_vs_reference"][f])
+                for v in vs:  # a larger overlap with the truth is better
+                    better[f"{key}.{f}.{v}"] = bool(row["forse"][v] > row["baseline"][v])
+            if ceil is not None:
+                row["ceiling"] = dict(ceil[f])
+            h[key][f] = row
+
+    if has_ref:  # spectrum ratios to the reference, per multipole range
+        h["spectra"] = {}
+        for S in ("TT", "EE", "BB"):
+            if S not in full["reference"]:
+                continue
+            rows = []
+            for lo, hi in HEADLINE_ELL:
+                top = min(hi, lmax + 1)
+                edges = _log_bins(lo, top, HEADLINE_BINS) if top - lo >= HEADLINE_BINS else None
+                if edges is None:
+                    continue
+                _, ref = spectra.bin_cl(full["reference"][S], edges)
+                row = {"ell": [lo, min(hi, lmax)], "n_bins": int(ref.size)}
+                dev = {}
+                for k, label in (("map", "forse"), ("baseline", "baseline")):
+                    if k not in full:
+                        continue
+                    with np.errstate(divide="ignore", invalid="ignore"):
+                        r = spectra.bin_cl(full[k][S], edges)[1] / ref
+                    row[label] = [float(np.nanmin(r)), float(np.nanmax(r))]
+                    dev[label] = float(np.nanmax(np.abs(r - 1.0)))
+                if has_base:  # the worst bin's |ratio - 1|
+                    better[f"spectra.{S}.{lo}-{hi}"] = _closer(dev["forse"], dev["baseline"])
+                rows.append(row)
+            h["spectra"][S] = rows
+        if "TE" in full["reference"] and RTE_ELL[0] < lmax:
+            edges = _log_bins(RTE_ELL[0], min(RTE_ELL[1], lmax + 1), RTE_BINS)
+
+            def rte(k):
+                b = {S: spectra.bin_cl(full[k][S], edges)[1] for S in ("TT", "EE", "TE")}
+                return spectra.correlation_coefficient(b["TE"], b["TT"], b["EE"])
+
+            r_ref = rte("reference")
+            row = {"ell": [RTE_ELL[0], min(RTE_ELL[1], lmax)], "n_bins": int(r_ref.size)}
+            for k, label in (("map", "forse"), ("baseline", "baseline")):
+                if k in full:
+                    row[f"{label}_max_abs_diff"] = float(np.nanmax(np.abs(rte(k) - r_ref)))
+            if has_base:
+                better["rTE"] = _closer(row["forse_max_abs_diff"], row["baseline_max_abs_diff"])
+            h["rTE"] = row
+
+    if "EE" in full["map"] and EE_BB_ELL[0] < lmax:  # EE/BB of the small scales
+        lo, hi = EE_BB_ELL[0], min(EE_BB_ELL[1], lmax)
+        row = {"ell": [lo, hi]}
+        for k, label in (("map", "forse"), ("baseline", "baseline"), ("reference", "truth")):
+            if k in full:
+                ee = np.mean(full[k]["EE"][lo:hi + 1] * hp_filter["EE"][lo:hi + 1])
+                bb = np.mean(full[k]["BB"][lo:hi + 1] * hp_filter["BB"][lo:hi + 1])
+                row[label] = float(ee / bb) if bb > 0 else None
+        if has_ref and has_base:
+            better["EE_over_BB"] = _closer(row["forse"], row["baseline"], row["truth"])
+        h["EE_over_BB"] = row
+
+    h["one_point"] = {}
+    for f in fields:
+        op = summary["one_point"][f]
+        h["one_point"][f] = {}
+        for stat in ("skewness", "kurtosis"):
+            h["one_point"][f][stat] = {label: float(op[k][stat]) for k, label in
+                                       (("map", "forse"), ("baseline", "baseline"),
+                                        ("reference", "truth")) if k in op}
+            if has_ref and has_base:
+                d = h["one_point"][f][stat]
+                better[f"one_point.{f}.{stat}"] = _closer(d["forse"], d["baseline"], d["truth"])
+
+    better = {k: v for k, v in better.items() if v is not None}
+    h["better"] = better
+    h["n_better"] = int(sum(better.values()))
+    h["n_rows"] = int(len(better))
+    return h
+
+
 # ----------------------------------------------------------------------------- driver
 def validate(map, reference=None, baseline=None, mask=None, out_dir=None, *, lowres=None,
              stokes=None, fwhm_lr_arcmin=80.0, fwhm_hr_arcmin=12.0, patches=None, npix=320,
              pixel_arcmin=3.75, n_thresholds=32, lmax=None, apodize_deg=2.0,
-             seam_tiling=(20.0, 5.0), seed=0, figures=True, progress=True, backend="auto"):
+             seam_tiling=(20.0, 5.0), seed=0, figures=True, progress=True, backend="auto",
+             reference_seed=None, training_seeds=None):
     """Validate ``map`` (array ``(npix,)``/``(3, npix)`` or FITS path) and return the summary.
 
     Parameters
@@ -307,8 +502,16 @@ def validate(map, reference=None, baseline=None, mask=None, out_dir=None, *, low
     lowres : the low-resolution map the small scales were generated from (default: each map
         smoothed to ``fwhm_lr_arcmin`` from ``fwhm_hr_arcmin``).
     stokes : ``"T"`` or ``"TQU"`` (default: TQU when the map has 3 fields).
-    patches : ``(lon_deg, lat_deg)`` of the validation patches (default ``default_patches()``).
+    patches : ``(lon_deg, lat_deg)`` of the validation patches (default ``default_patches()``),
+        or ``"test"`` / ``"test:MODEL"``: the test-region centres recorded in a model card
+        (``held_out_patches``; dust-T by default).
+    n_thresholds : thresholds of the Minkowski functionals (both variants).
     seam_tiling : ``(size_deg, overlap_deg)`` of the tiling the map was made with, or None.
+    reference_seed : the synthetic-sky seed of the reference (``forse sky --seed``; ``forse
+        validate`` reads the reference's ``SEED`` header), or None when unknown.
+    training_seeds : the sky seeds the map's generators were trained on (default
+        ``training_sky_seeds()`` of the bundled models). A ``reference_seed`` among them gives a
+        ``UserWarning``: the quality numbers are then not held out.
     """
     from tqdm.auto import tqdm
 
@@ -316,6 +519,19 @@ def validate(map, reference=None, baseline=None, mask=None, out_dir=None, *, low
 
     t0 = time.perf_counter()
     timings = {}
+    train_seeds = (training_sky_seeds() if training_seeds is None
+                   else sorted({int(x) for x in np.atleast_1d(training_seeds)}))
+    held = None
+    if reference_seed is not None:
+        reference_seed = int(reference_seed)
+        held = reference_seed not in train_seeds
+        if not held:
+            which = "the bundled models" if training_seeds is None else "the models"
+            warnings.warn(f"reference sky seed {reference_seed} was used to train {which}; quality "
+                          f"numbers on it are not held out (training sky seeds {train_seeds}: "
+                          "validate on a synthetic sky of another seed)", UserWarning, stacklevel=2)
+    held_out = {"reference_seed": reference_seed, "training_sky_seeds": train_seeds,
+                "held_out": held}
     steps = tqdm(total=7, desc="validate", disable=not progress)
 
     def step(name, t):
@@ -393,8 +609,7 @@ def validate(map, reference=None, baseline=None, mask=None, out_dir=None, *, low
     t = step("load_smooth", t)
 
     # validation patches
-    lon, lat = default_patches() if patches is None else (np.atleast_1d(np.asarray(patches[0], float)),
-                                                         np.atleast_1d(np.asarray(patches[1], float)))
+    lon, lat = _patch_centres(patches)
     n_req = lon.size
     use = np.ones(n_req, bool)
     if keep is not None:
@@ -425,25 +640,40 @@ def validate(map, reference=None, baseline=None, mask=None, out_dir=None, *, low
     patch_info["n_dropped_nan"] = int(n_req - patch_info["n_dropped_mask"] - use.sum())
     t = step("patches", t)
 
-    # Minkowski functionals and overlaps
-    mink = {}
-    for k in names:
-        mink[k] = {}
-        for i, f in enumerate(fields):
-            thr, v0, v1, v2 = minkowski_bands(ss[k][:, i], n_thresholds)
-            mink[k][f] = {"v0": v0, "v1": v1, "v2": v2}
-    from .minkowski import overlap_fraction
+    # Minkowski functionals (standardized "nu" thresholds and ForSE's min-max), overlaps, ceiling
+    from .minkowski import band_overlaps, curves, halves
 
-    overlap = {}
-    if "reference" in maps:
-        for k in [n for n in names if n != "reference"]:
-            overlap[f"{k}_vs_reference"] = {
-                f: {v: float(overlap_fraction(mink[k][f][v], mink["reference"][f][v]))
-                    for v in ("v0", "v1", "v2")} for f in fields}
-    elif "baseline" in maps:
-        overlap["map_vs_baseline"] = {
-            f: {v: float(overlap_fraction(mink["map"][f][v], mink["baseline"][f][v]))
-                for v in ("v0", "v1", "v2")} for f in fields}
+    vs = ("v0", "v1", "v2")
+    mk = {}
+    for variant in ("nu", "minmax"):
+        mink, thr = {}, None
+        for k in names:
+            mink[k] = {}
+            for i, f in enumerate(fields):
+                thr, v0, v1, v2 = curves(ss[k][:, i], variant, n_thresholds, backend=backend)
+                mink[k][f] = (v0, v1, v2)
+
+        def ov(a, b):
+            return {f: {v: x for v, x in band_overlaps(mink[a][f], mink[b][f]).items() if v in vs}
+                    for f in fields}
+
+        overlap = {}
+        if "reference" in maps:
+            for k in [n for n in names if n != "reference"]:
+                overlap[f"{k}_vs_reference"] = ov(k, "reference")
+        elif "baseline" in maps:
+            overlap["map_vs_baseline"] = ov("map", "baseline")
+        ceil = None
+        if "reference" in maps and use.sum() >= 2:
+            ceil = {}
+            for f in fields:
+                a, b = halves(mink["reference"][f])
+                ceil[f] = {v: x for v, x in band_overlaps(a, b).items() if v in vs}
+        mk[variant] = {"thresholds": thr, "overlap": overlap, "ceiling": ceil,
+                       "curves": {k: {f: {v: {"mean": mink[k][f][j].mean(0),
+                                              "std": mink[k][f][j].std(0)}
+                                          for j, v in enumerate(vs)} for f in fields}
+                                  for k in names}}
     t = step("minkowski", t)
 
     # flat-sky patch spectra
@@ -524,9 +754,14 @@ def validate(map, reference=None, baseline=None, mask=None, out_dir=None, *, low
         "baseline": baseline_kind, "fwhm_lr_arcmin": fwhm_lr, "fwhm_hr_arcmin": fwhm_hr,
         "mask_fsky": None if keep is None else float(keep.mean()),
         "bad_pixels": bad, "patches": patch_info,
-        "minkowski": {"thresholds": thr, "overlap": overlap,
-                      "curves": {k: {f: {v: {"mean": mink[k][f][v].mean(0), "std": mink[k][f][v].std(0)}
-                                         for v in ("v0", "v1", "v2")} for f in fields} for k in names}},
+        "held_out": held_out,
+        "minkowski": {"variant": "nu", "n_thresholds": int(n_thresholds),
+                      "thresholds": mk["nu"]["thresholds"], "overlap": mk["nu"]["overlap"],
+                      "ceiling": mk["nu"]["ceiling"], "curves": mk["nu"]["curves"],
+                      "thresholds_minmax": mk["minmax"]["thresholds"],
+                      "overlap_minmax": mk["minmax"]["overlap"],
+                      "ceiling_minmax": mk["minmax"]["ceiling"],
+                      "curves_minmax": mk["minmax"]["curves"]},
         "patch_spectra": {"ell": ell_f,
                           "mean": {k: {f: flat[k][f]["cl"].mean(0) for f in fields} for k in names},
                           "mean_small_scales": {k: {f: flat[k][f]["cl_ss"].mean(0) for f in fields}
@@ -538,6 +773,7 @@ def validate(map, reference=None, baseline=None, mask=None, out_dir=None, *, low
         "seams": seam,
         "timings_s": timings,
     }
+    summary["headline"] = _headline(summary, full, hp_filter)
     summary["timings_s"]["total"] = round(time.perf_counter() - t0, 3)
     summary = _tolist(summary)
     if out_dir is not None:

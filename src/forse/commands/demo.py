@@ -4,11 +4,16 @@ Draws the synthetic TQU dust sky at 12' (the truth), smooths it to 80' (the inpu
 have), extends it with the bundled models, and validates the result against the truth and the
 Gaussian small-scale baseline. Writes the extended map, the figures, report.html and
 summary.json into the output folder.
+
+The default sky seed (1) is one no bundled model was trained on (they saw the sky of seed 0), so
+the report's numbers are held out; a training seed is accepted but the validation warns.
 """
 from __future__ import annotations
 
 import os
 import time
+
+DEFAULT_SEED = 1  # not in forse.validate.training_sky_seeds() of the bundled models (tested)
 
 EXAMPLE = """example:
   forse demo -o forse-demo               # TQU at Nside 2048 (a few minutes on 2 cores)
@@ -25,7 +30,9 @@ def register(sub, name):
     p.add_argument("-o", "--output", default="forse-demo", help="output folder (forse-demo)")
     p.add_argument("--nside", type=int, default=2048, help="Nside of sky and output (2048)")
     p.add_argument("--stokes", choices=("T", "TQU"), default="TQU")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED,
+                   help=f"seed of the synthetic sky, the extension and the baseline ({DEFAULT_SEED}: "
+                        "a sky no bundled model was trained on)")
     p.add_argument("--input-fwhm", type=float, default=80.0, metavar="ARCMIN")
     p.add_argument("--pol-mode", choices=("qu", "p-angle"), default="qu")
     p.add_argument("--no-validate", action="store_true", help="skip the validation report")
@@ -74,7 +81,11 @@ def run(args):
             summary["validation"] = validate(out, reference=truth, baseline=baseline, lowres=lr,
                                              fwhm_lr_arcmin=args.input_fwhm, out_dir=args.output,
                                              lmax=min(3 * args.nside - 1, 1536),
-                                             progress=not args.quiet)
+                                             progress=not args.quiet, reference_seed=args.seed)
+        h = summary["validation"]["headline"]
+        if h.get("n_rows"):
+            say(f"forse closer to the truth than the Gaussian baseline on {h['n_better']} of "
+                f"{h['n_rows']} headline rows (report.html)")
     summary["timings_s"] = {k: round(v, 2) for k, v in t.items()}
     summary["wall_s"] = round(time.perf_counter() - t0, 2)
     write_json(os.path.join(args.output, "demo.json"), summary, indent=1, default=float)

@@ -19,8 +19,9 @@ def register(subparsers, name):
     p.add_argument("--stokes", choices=["T", "TQU"], help="fields to validate (default: all of MAP)")
     p.add_argument("--fwhm-lr", type=float, default=80.0, help="low-resolution beam, arcmin (80)")
     p.add_argument("--fwhm-hr", type=float, default=12.0, help="map beam, arcmin (12)")
-    p.add_argument("--patches", help="validation patch centres: 'lon,lat;lon,lat;...' in degrees "
-                                     "(default: 32 patches at |b| = 40, 60 deg)")
+    p.add_argument("--patches", help="validation patch centres: 'lon,lat;lon,lat;...' in degrees, "
+                                     "or 'test' / 'test:MODEL' (the test-region centres recorded "
+                                     "in a model card) (default: 32 patches at |b| = 40, 60 deg)")
     p.add_argument("--npix", type=int, default=320, help="patch side in pixels (320)")
     p.add_argument("--pixel-arcmin", type=float, default=3.75, help="patch pixel size (3.75)")
     p.add_argument("--lmax", type=int, help="full-sky spectra lmax (default min(3 nside - 1, 2048))")
@@ -28,6 +29,9 @@ def register(subparsers, name):
     p.add_argument("--seam-tiling", default="20,5",
                    help="'size_deg,overlap_deg' of the tiling MAP was made with, or 'none' (20,5)")
     p.add_argument("--seed", type=int, default=0, help="seed of the Gaussian baseline (0)")
+    p.add_argument("--reference-seed", type=int,
+                   help="synthetic-sky seed of --reference (default: its SEED header, written by "
+                        "`forse sky`); a seed the bundled models were trained on gives a warning")
     p.add_argument("--no-figures", action="store_true", help="write summary.json only")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
@@ -43,13 +47,32 @@ def _pairs(text, name):
     return pts
 
 
+def _header_seed(path):
+    """The SEED keyword of a HEALPix FITS map (``forse sky`` writes it), or None."""
+    from ..io import _healpix_hdu
+
+    try:
+        seed = _healpix_hdu(path)[1].get("SEED")
+    except (OSError, ValueError):
+        return None  # validate() reports an unreadable file
+    try:
+        return None if seed is None else int(seed)
+    except (TypeError, ValueError):
+        return None
+
+
 def run(args):
     from ..validate import validate
 
     patches = None
-    if args.patches:
+    if args.patches and args.patches.split(":")[0].strip() == "test":
+        patches = args.patches.strip()
+    elif args.patches:
         pts = _pairs(args.patches, "patches")
         patches = ([p[0] for p in pts], [p[1] for p in pts])
+    ref_seed = args.reference_seed
+    if ref_seed is None and args.reference:
+        ref_seed = _header_seed(args.reference)
     seam = None
     if args.seam_tiling.lower() != "none":
         seam = _pairs(args.seam_tiling.replace(",", ",", 1), "seam-tiling")[0]
@@ -58,8 +81,12 @@ def run(args):
                  fwhm_lr_arcmin=args.fwhm_lr, fwhm_hr_arcmin=args.fwhm_hr, patches=patches,
                  npix=args.npix, pixel_arcmin=args.pixel_arcmin, lmax=args.lmax,
                  apodize_deg=args.apodize_deg, seam_tiling=seam, seed=args.seed,
-                 figures=not args.no_figures, progress=not args.no_progress)
+                 figures=not args.no_figures, progress=not args.no_progress,
+                 reference_seed=ref_seed)
+    h = s["headline"]
     print(json.dumps({"out_dir": args.out_dir, "overlap": s["minkowski"]["overlap"],
+                      "ceiling": s["minkowski"]["ceiling"], "held_out": s["held_out"],
+                      "better_than_baseline": f"{h['n_better']} of {h['n_rows']}",
                       "patches_used": s["patches"]["n_used"],
                       "time_s": s["timings_s"]["total"]}, indent=1))
     return 0
