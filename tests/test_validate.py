@@ -326,3 +326,25 @@ def test_cli_reads_the_reference_seed_from_its_header(tmp_path, dust, capsys):
     assert main(args + ["--reference-seed", "2"]) == 0
     assert json.loads(capsys.readouterr().out)["held_out"] == {
         "reference_seed": 2, "training_sky_seeds": [0], "held_out": True}
+
+
+def test_demo_validates_on_a_held_out_sky(tmp_path, monkeypatch):
+    """forse demo's chain around extend (stubbed here: the real one needs Nside >= 1024):
+    the default sky seed is held out, a training seed warns through validate."""
+    import forse.extend
+
+    def fake_extend(lr, *, timings=None, return_baseline=False, **kw):
+        rng = np.random.default_rng(0)
+        return (lr * (1 + 0.05 * rng.standard_normal(lr.shape)),
+                lr * (1 + 0.05 * rng.standard_normal(lr.shape)))
+
+    monkeypatch.setattr(forse.extend, "extend", fake_extend)
+    args = ["demo", "--nside", "64", "--stokes", "T", "--quiet", "-o"]
+    assert main(args + [str(tmp_path / "a")]) == 0
+    s = json.loads((tmp_path / "a" / "demo.json").read_text())
+    assert s["seed"] == 1 and s["validation"]["held_out"]["held_out"] is True
+    assert "headline" in json.loads((tmp_path / "a" / "summary.json").read_text())
+    with pytest.warns(UserWarning, match="reference sky seed 0 was used to train the bundled models"):
+        assert main(args + [str(tmp_path / "b"), "--seed", "0"]) == 0
+    s = json.loads((tmp_path / "b" / "demo.json").read_text())
+    assert s["validation"]["held_out"]["held_out"] is False

@@ -198,7 +198,8 @@ def fig_pdfs(summary):
             op = summary["one_point"][f][k]
             e = np.asarray(op["pdf_edges"], float)
             ax.step(0.5 * (e[1:] + e[:-1]), np.asarray(op["pdf"], float), where="mid", color=COLORS[k],
-                    label=f"{LABELS[k]} (skew {op['skewness']:.2f}, kurt {op['kurtosis']:.2f})")
+                    label=f"{LABELS[k]} (skew {_num(op['skewness'], '{:.2f}')}, "
+                          f"kurt {_num(op['kurtosis'], '{:.2f}')})")
         ax.set_yscale("log")
         ax.set_title(f"{f}: small-scale PDF ({'hr/lr' if f == 'T' else 'hr-lr'})", fontsize=9)
         ax.legend(fontsize=7)
