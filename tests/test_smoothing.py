@@ -2,8 +2,8 @@ import healpy as hp
 import numpy as np
 import pytest
 
-from forse.smoothing import (beam_lmax, default_ell_fit, fit_power_law, gaussian_alm,
-                             gaussian_small_scales, smooth)
+from forse.smoothing import (beam_lmax, default_ell_fit, default_ell_transition, fit_power_law,
+                             gaussian_alm, gaussian_small_scales, smooth)
 
 ARC = np.pi / 180 / 60
 
@@ -94,8 +94,12 @@ def test_fit_power_law_exact():
     amp, slope, piv = fit_power_law(cl, (20, 200))
     assert slope == pytest.approx(-2.7, abs=1e-10)
     assert amp * (50.0 / piv) ** slope == pytest.approx(3.0, rel=1e-10)
-    with pytest.raises(ValueError, match="fewer than 3"):
+    with pytest.raises(ValueError, match=r"`ell_fit`=\(20, 200\).*0 of 181 positive"):
         fit_power_law(np.zeros(301), (20, 200))
+    nan_bins = cl.copy()
+    nan_bins[20:150] = np.nan
+    with pytest.raises(ValueError, match="positive finite multipoles"):
+        fit_power_law(nan_bins, (20, 200))
 
 
 def test_gaussian_alm_statistics_and_seed():
@@ -141,12 +145,12 @@ def test_gaussian_small_scales_recovers_the_missing_power():
     cl = hp.anafast(out, lmax=3 * nside - 1, iter=0)
     band = slice(300, 500)  # where the 80' map has lost > 99.9 % of the power
     assert cl[band].sum() / truth_cl[band].sum() == pytest.approx(1.0, abs=0.15)
-    # large scales (below ell_transition[0] = 108): the input deconvolved to 12', exactly
-    low = slice(5, 100)
-    b = hp.gauss_beam(12 * ARC, lmax=99) / hp.gauss_beam(80 * ARC, lmax=99)
-    expect = hp.anafast(lr, lmax=99, iter=3)[low] * b[low] ** 2
-    np.testing.assert_allclose(hp.anafast(out, lmax=99, iter=3)[low], expect, rtol=2e-3)
-    assert info["ell_transition"] == (108, 217)
+    # large scales (below ell_transition[0] = 217): the input deconvolved to 12', exactly
+    low = slice(5, 200)
+    b = hp.gauss_beam(12 * ARC, lmax=199) / hp.gauss_beam(80 * ARC, lmax=199)
+    expect = hp.anafast(lr, lmax=199, iter=3)[low] * b[low] ** 2
+    np.testing.assert_allclose(hp.anafast(out, lmax=199, iter=3)[low], expect, rtol=2e-3)
+    assert info["ell_transition"] == (217, 307) and info["ell_fit"] == (57, 307)
 
 
 def test_gaussian_small_scales_matches_the_truth_ratio_statistics():
@@ -172,7 +176,9 @@ def test_baseline_draws_are_independent_of_the_sky_with_the_same_seed():
 
     truth = synthetic_dust(128, seed=4, fwhm_arcmin=30.0)
     lr = smooth(truth, 120.0)
-    base, info = gaussian_small_scales(lr, 120.0, 30.0, seed=4, return_info=True)
+    # the fit and hand-over below ell 144 leave the Gaussian part many modes at Nside 128
+    base, info = gaussian_small_scales(lr, 120.0, 30.0, seed=4, return_info=True,
+                                       ell_fit=(36, 144))
     lmax = 3 * 128 - 1
     keep = (np.arange(lmax + 1) > info["ell_transition"][1]).astype(float)  # the Gaussian part
     hp_base, hp_truth = (hp.alm2map(hp.almxfl(hp.map2alm(m, lmax=lmax), keep), 128, lmax=lmax)
@@ -185,16 +191,18 @@ def test_gaussian_small_scales_tqu_and_modulation():
     nside = 128
     lr = _power_law_sky(nside, -2.5, seed=5, fwhm=80.0, pol=True)
     lr[0] += 10 * np.abs(lr[0]).max() * (1 + np.cos(hp.pix2ang(nside, np.arange(lr.shape[1]))[0]))
-    out, info = gaussian_small_scales(lr, 80.0, 12.0, seed=2, return_info=True)
+    # fit below ell 217: at Nside 128 the big offset's pixelization leaks into higher multipoles
+    out, info = gaussian_small_scales(lr, 80.0, 12.0, seed=2, return_info=True, ell_fit=(54, 217))
     assert out.shape == lr.shape
     for k in ("TT", "EE", "BB"):
         assert info[k]["slope"] == pytest.approx(-2.5, abs=0.3), k
     ss = out[0] - lr[0]
     bright = lr[0] > np.median(lr[0])
     assert np.std(ss[bright]) > 1.5 * np.std(ss[~bright])  # modulated by the local amplitude
-    again = gaussian_small_scales(lr, 80.0, 12.0, seed=2)
+    again = gaussian_small_scales(lr, 80.0, 12.0, seed=2, ell_fit=(54, 217))
     np.testing.assert_array_equal(out, again)
-    assert not np.array_equal(out, gaussian_small_scales(lr, 80.0, 12.0, seed=3))
+    assert not np.array_equal(out, gaussian_small_scales(lr, 80.0, 12.0, seed=3,
+                                                         ell_fit=(54, 217)))
 
 
 def test_gaussian_small_scales_unseen_and_errors():
@@ -219,11 +227,32 @@ def test_gaussian_small_scales_unseen_and_errors():
         gaussian_small_scales(np.full(12 * 16 * 16, hp.UNSEEN), 120.0, 30.0)
 
 
-def test_default_ell_fit():
+def test_default_ell_fit_and_transition():
+    """The fit runs where the 80' beam transmits 0.85 down to 0.01; the hand-over from 0.1."""
     lo, hi = default_ell_fit(80.0)
-    assert (lo, hi) == (54, 217)
-    b = hp.gauss_beam(80 * ARC, lmax=300)
-    assert b[hi] == pytest.approx(0.1, rel=0.02)
+    b = hp.gauss_beam(80 * ARC, lmax=400)
+    assert (lo, hi) == (57, 307)
+    assert b[lo] == pytest.approx(0.85, rel=0.02) and b[hi] == pytest.approx(0.01, rel=0.05)
+    l1, l2 = default_ell_transition(80.0, (lo, hi))
+    assert l2 == hi and b[l1] == pytest.approx(0.1, rel=0.03)
+    assert default_ell_fit(80.0, nside=64) == (57, 128)  # capped at 2 nside
+    assert default_ell_fit(600.0, nside=16) == (7, 32)  # capped at 2 nside
+
+
+def test_spectral_model_refuses_inputs_without_a_usable_fit():
+    """A constant map, NaN-only bins or a fit range beyond the input's beam: a clear error
+    naming the option, never a NaN map."""
+    from forse.smoothing import spectral_model
+
+    nside = 64
+    with pytest.raises(ValueError, match="no fluctuations over `ell_fit`"):
+        spectral_model(np.full(12 * nside**2, 30.0), 120.0, 30.0)
+    lr = 100 + _power_law_sky(nside, -2.5, seed=1, fwhm=120.0)
+    with pytest.raises(ValueError, match="`ell_fit` upper end 150 is where the input beam"):
+        spectral_model(lr, 240.0, 30.0, ell_fit=(60, 150))
+    tqu = np.array([lr, np.zeros_like(lr), np.zeros_like(lr)])
+    with pytest.raises(ValueError, match="field Q has no fluctuations"):
+        spectral_model(tqu, 120.0, 30.0)
 
 
 def test_fit_mask_removes_a_point_source_from_the_fit():

@@ -1,15 +1,23 @@
 """Full-sky extension: give a low-resolution HEALPix dust map non-Gaussian small scales.
 
-Pipeline (``extend``): fill masked pixels, bring the input to the output Nside, draw the Gaussian
-small-scale baseline (it sets the amplitude of the generated small scales), tile the sphere, cut
+Pipeline (``extend``): fill masked pixels, bring the input to the output Nside, fit its
+beam-deconvolved spectra (``forse.smoothing.spectral_model``), draw the Gaussian small-scale
+baseline (it sets the local amplitude of the generated small scales), tile the sphere, cut
 low-resolution and baseline patches, run the generator batch by batch, normalize to physical
-units, back-project the small scales with the apodized overlap weights, high-pass them so the
-input's large scales (ell < ``ell_keep``) are returned untouched, and add them to the input.
+units, stitch the small scales with weights whose squares sum to one (``blend_window``), then in
+harmonic space calibrate them to the extrapolated spectra (``forse.calibrate``) and add the
+input's large scales deconvolved to the output beam: the output is a map at the output beam at
+every multipole, the input below ``ell_transition[0]``, the calibrated small scales above
+``ell_transition[1]``.
 
 Polarization: Q/U are rotated into each patch's frame on the way in and back on the way out
-(spin-2). Mode ``"qu"`` runs the Q and U generators on the Q and U patches (as ForSE);
-``"p-angle"`` generates small scales of the polarized intensity P with the T generator and
-rebuilds Q/U with the large-scale polarization angle. Both modulate by the local large-scale P.
+(spin-2). Mode ``"ratio"`` (the default) applies the intensity's generated small-scale ratio to
+the large-scale Q and U as well, ``Q + iU = (Q_L + iU_L) HR / T_L``: the polarization fraction
+and angle are taken smooth below the input's resolution, so the polarized small scales follow the
+intensity's clumps and filaments (only the T generator is used). ``"qu"`` runs the Q and U
+generators on the Q and U patches (as ForSE); ``"p-angle"`` generates small scales of the
+polarized intensity P with the T generator and rebuilds Q/U with the large-scale polarization
+angle. The harmonic calibration then sets TT, EE, BB and TE in every mode.
 """
 from __future__ import annotations
 
@@ -20,11 +28,14 @@ import healpy as hp
 import numpy as np
 
 from . import parallel, projection, sht, tiling
-from ._pixels import parents
 from ._checks import nside_of, positive
 
-STAGES = ("read", "smooth", "project", "infer", "normalize", "backproject", "write")
-POL_MODES = ("qu", "p-angle")
+STAGES = ("read", "smooth", "project", "infer", "normalize", "backproject", "calibrate", "write")
+POL_MODES = ("qu", "p-angle", "ratio")
+BLENDS = ("quadrature", "mean")
+CALIBRATIONS = ("split", "spectra", "intensity", None)
+BLEND_POWER = 4.0  # see blend_window
+SS_ITER = 1  # Jacobi steps of the small-scale analysis (lmax ~ 1.2 nside: quadrature is ~1e-2 off)
 
 
 class Timings(dict):
@@ -90,66 +101,46 @@ def _change_nside(maps, nside_out, fwhm_arcmin):
     return sht.alm2map(sht.map2alm(maps, lmax, iter=1, pol=pol), nside_out, lmax, pol=pol)
 
 
-def _high_pass(maps, ell_keep, pol):
-    """Remove ell < ell_keep from the small scales (cosine taper up to 1.5*ell_keep), so that
-    the output's large scales are the input's."""
-    if ell_keep <= 0:
-        return maps
-    lmax = int(1.5 * ell_keep)
-    ell = np.arange(lmax + 1)
-    low = np.clip((lmax - ell) / (lmax - ell_keep), 0.0, 1.0)
-    low = np.where(ell < ell_keep, 1.0, 0.5 - 0.5 * np.cos(np.pi * low))
-    nside = hp.get_nside(maps[0])
-    # (Q, U): spin 2, E and B filtered alike; no Jacobi step for them, which would add a 0.8 GB
-    # residual map at Nside 2048 (the quadrature error is ~1e-4 of these low multipoles)
-    alm = sht.map2alm(maps, lmax, iter=0 if pol else 1, pol=pol)
-    for a in alm:
-        hp.almxfl(a, low, inplace=True)
-    maps -= sht.alm2map(alm, nside, lmax, pol=pol, dtype=maps.dtype)  # in place: full-sky maps
-    return maps
+def blend_window(npix, taper_fraction, power=BLEND_POWER):
+    """Back-projection weights of one patch, ``(t(u) t(v))**power`` with ``t`` the quintic ramp of
+    ``forse.projection`` over ``taper_fraction`` of the side. With ``blend="quadrature"`` the
+    stitched small scales are ``sum w p / sqrt(sum w^2)``: independent patterns keep their
+    variance everywhere, and a high power narrows the hand-over between two patches to the
+    middle of their overlap, so that most pixels take one patch's pattern (the sum of several
+    independent non-Gaussian patterns is more Gaussian than each)."""
+    t = projection._taper_1d(np.arange(npix, dtype=np.float64), npix, taper_fraction)
+    return np.outer(t, t) ** float(power)
 
 
-def _restore_overlap_power(sm, ss, lon, lat, px, taper, backend, chunk=1 << 22):
-    """Where patches overlap, the weighted mean of their (at small scales independent) patterns
-    has less power than each of them: up to half in the middle of an overlap strip, a visible
-    grid of seams. The deficit is the weighted spread between patches,
-    ``sum w p^2 / sum w - (sum w p / sum w)^2``; scale the map, in place, by
-    ``sqrt(<sum w p^2 / sum w> / <map^2>)``, averaged over ~1 deg and interpolated to ~14'. The
-    factor is 1 where one patch contributes. Pixels are handled in chunks so that the parent
-    indices never exist for the whole map (0.4 GB each at Nside 2048).
+def _sharp(model, pol):
+    """The output's large scales as a float32 map: the input deconvolved to the output beam
+    below the hand-over (``model["large_alm"]``)."""
+    return np.atleast_2d(sht.alm2map(model["large_alm"], model["nside"], model["lfit"], pol=pol,
+                                     dtype=np.float32))
 
-    sm: (k, npix) stitched small scales (k = 1, or 2 for Q/U); ss: (N, k, n, n) patches."""
-    nside = hp.get_nside(sm[0])
-    p2 = np.einsum("nkij,nkij->nij", ss, ss)  # T^2, or Q^2 + U^2 (invariant under the rotation)
-    s2 = projection.patches_to_healpix(p2, lon, lat, nside, px, taper_fraction=taper,
-                                       backend=backend)
-    del p2
-    s2[s2 == hp.UNSEEN] = 0.0
-    np.maximum(s2, 0.0, out=s2)  # the interpolation of p^2 can undershoot where p^2 ~ 0
-    low = min(nside, 64)   # ~1 deg pixels: the factor's resolution (overlaps are 5 deg wide)
-    mid = min(nside, 256)  # ~14' pixels: where the factor is interpolated
-    mid_to_low = parents(mid, low)
-    a1 = np.zeros(12 * low * low)
-    a2 = np.zeros_like(a1)
-    cnt = np.zeros_like(a1)
-    npix = 12 * nside * nside
-    for c0 in range(0, npix, chunk):
-        c1 = min(npix, c0 + chunk)
-        up = mid_to_low[parents(nside, mid, c0, c1)]
-        cnt += np.bincount(up, minlength=cnt.size)
-        a2 += np.bincount(up, s2[c0:c1], minlength=cnt.size)
-        a1 += np.bincount(up, np.einsum("kp,kp->p", sm[:, c0:c1], sm[:, c0:c1]),
-                          minlength=cnt.size)
-    del s2
-    with np.errstate(divide="ignore", invalid="ignore"):
-        # <= 4: n equal independent patches need sqrt(n), and the regular layout stacks ~8
-        # near the poles (a cap of 2 left the polar patches at 0.4 of the sky's small scales)
-        fac = np.clip(np.where(a1 > 0, np.sqrt(a2 / a1), 1.0), 1.0, 4.0)
-    theta, phi = hp.pix2ang(mid, np.arange(12 * mid * mid))
-    fac_mid = hp.get_interp_val(fac, theta, phi).astype(sm.dtype)
-    for c0 in range(0, npix, chunk):
-        c1 = min(npix, c0 + chunk)
-        sm[:, c0:c1] *= fac_mid[parents(nside, mid, c0, c1)]
+
+def _calibrated(ss, model, pol, calibrate, dtype=np.float64):
+    """The output map from the stitched small scales ``ss`` ((1, npix) T or (3, npix) T, Q, U):
+    the input's large scales (``model["large_alm"]``, deconvolved to the output beam) plus the
+    small scales, calibrated in harmonic space to the spectra extrapolated from the input
+    (``forse.calibrate``) or, with ``calibrate=False``, only filtered by the hand-over window."""
+    from .calibrate import calibrate_alm
+
+    lmax, lfit, nside = model["lmax"], model["lfit"], model["nside"]
+    alm = sht.map2alm(ss if pol else ss[0], lmax, iter=SS_ITER, pol=pol)
+    if calibrate is not None:
+        calibrate_alm(alm, model["targets"], mode=calibrate,
+                      hold_below=model["info"]["ell_transition"][1])
+    else:
+        fade = np.sqrt(np.clip(1.0 - model["window"] ** 2, 0.0, 1.0))
+        for a in np.atleast_2d(alm):
+            hp.almxfl(a, fade, inplace=True)
+    ell, emm = hp.Alm.getlm(lfit)
+    idx = hp.Alm.getidx(lmax, ell, emm)
+    for a, large in zip(np.atleast_2d(alm), np.atleast_2d(model["large_alm"])):
+        a[idx] += large
+    out = sht.alm2map(alm, nside, lmax, pol=pol, dtype=dtype)
+    return np.atleast_2d(out)
 
 
 def _generate(gen, x, seeds, stochastic):
@@ -166,27 +157,37 @@ def _generate(gen, x, seeds, stochastic):
     return gan.generate(gen, x, stochastic=False)
 
 
-def _small_scales(gens, lr, gauss, card, seed, stochastic, pol_mode, timings):
-    """Generated small-scale patches for one batch: HR - LR in physical units.
+def _small_scales(gens, lr, gauss, sharp, card, seed, stochastic, pol_mode, timings):
+    """Generated small-scale patches for one batch, in physical units, relative to ``sharp``.
 
     seed: one entropy list per patch ([seed, patch index]).
-    lr, gauss: (B, k, n, n) with k=1 (T) or 2 (Q, U in the patch frame)."""
+    lr, gauss, sharp: (B, k, n, n) with k = 1 (T), 2 (Q, U in the patch frame) or 3 (T, Q, U,
+    ``pol_mode="ratio"``). ``lr`` is the generator's input (the map at the input beam);
+    ``sharp`` the output's large scales (the input deconvolved to the output beam): the small
+    scales are the generated ratio times it, so that they are largest where the input's own
+    finest resolved structure is (a dust clump brings its small scales with it)."""
     from .normalize import rescale, to_physical
 
     norm = card.get("normalization", {})
     opts = {"pixel_arcmin": card["pixel_arcmin"], "robust": norm.get("robust", True),
             "ell_range": tuple(norm.get("ell_range", (300, 1000)))}
-    if lr.shape[1] == 1:
+    if lr.shape[1] != 2:  # T, or T, Q, U with the T ratio applied to Q and U
         with timings("infer"):
             x, _, _ = rescale(lr[:, 0], robust=opts["robust"])
             g = _generate(gens["T"], x, seed, stochastic)
         with timings("normalize"):
             # the ratio HR/LR needs LR > 0: floor the modulation where a T map dips to <= 0
-            t = lr[:, 0]
+            t = sharp[:, 0]
             floor = 1e-3 * np.nanmedian(np.abs(t), axis=(-2, -1), keepdims=True)
-            hr = to_physical(g, t, gauss[:, 0], lr_amplitude=np.maximum(t, floor), **opts)
-        return (hr - lr[:, 0])[:, None]
-    q, u = lr[:, 0], lr[:, 1]
+            t_amp = np.maximum(t, floor)
+            dt = to_physical(g, t, gauss[:, 0], lr_amplitude=t_amp, **opts) - t
+        if lr.shape[1] == 1:
+            return dt[:, None]
+        # polarization fraction and angle taken smooth below the input's resolution:
+        # Q + iU = (Q_L + i U_L) * HR / T_L, the intensity's small-scale ratio for all three
+        frac = dt / t_amp
+        return np.stack([dt, sharp[:, 1] * frac, sharp[:, 2] * frac], axis=1)
+    q, u = sharp[:, 0], sharp[:, 1]
     amp = np.sqrt(q * q + u * u) + 1e-12  # local large-scale P: positive, sets the modulation
     if pol_mode == "qu":
         out = []
@@ -196,13 +197,13 @@ def _small_scales(gens, lr, gauss, card, seed, stochastic, pol_mode, timings):
                 g = _generate(gens[name], x, [s + [k + 1] for s in seed], stochastic)
             with timings("normalize"):
                 # Q crosses zero: modulate by the (positive) local large-scale P instead
-                hr = to_physical(g, lr[:, k], gauss[:, k], lr_amplitude=amp, **opts)
-            out.append(hr - lr[:, k])
+                hr = to_physical(g, sharp[:, k], gauss[:, k], lr_amplitude=amp, **opts)
+            out.append(hr - sharp[:, k])
         return np.stack(out, axis=1)
     # p-angle: small scales of P from the T generator, angle from the large scales
     pg = np.sqrt(gauss[:, 0] ** 2 + gauss[:, 1] ** 2)
     with timings("infer"):
-        x, _, _ = rescale(amp)
+        x, _, _ = rescale(np.sqrt(lr[:, 0] ** 2 + lr[:, 1] ** 2) + 1e-12)
         g = _generate(gens["T"], x, seed, stochastic)
     with timings("normalize"):
         dp = to_physical(g, amp, pg, **opts) - amp
@@ -236,7 +237,7 @@ def load_models(model, stokes: str, pol_mode: str):
 
 
 def output_header(model=None, *, seed, input_fwhm_arcmin, nside_out, pol_mode, layout,
-                  stochastic) -> dict:
+                  stochastic, calibrate="split", blend="quadrature") -> dict:
     """FITS keywords that describe an extended map: seed, beams, Nside, the run's options and the
     (T) model card's name, width, checkpoint step and forse version."""
     import os
@@ -251,16 +252,18 @@ def output_header(model=None, *, seed, input_fwhm_arcmin, nside_out, pol_mode, l
             "MODEL": os.path.basename(t_model)[:60], "MODELCRD": card.get("name"),
             "MODELWID": card.get("width"), "MODELSTP": metrics.get("checkpoint_step"),
             "MODELVER": card.get("forse_version"), "PIXARCM": card.get("pixel_arcmin"),
-            "POLMODE": pol_mode, "LAYOUT": layout,
+            "POLMODE": pol_mode, "LAYOUT": layout, "CALIB": str(calibrate).lower(),
+            "BLEND": blend,
             "STOCHAST": bool(card.get("stochastic", False)) if stochastic is None else
             bool(stochastic)}
     return {k: v for k, v in head.items() if v is not None}
 
 
 def extend(m, *, input_fwhm_arcmin=80.0, nside_out=2048, model=None, layout="regular",
-           size_deg=20.0, overlap_deg=5.0, seed=0, stochastic=None, pol_mode="qu",
-           batch_size=16, ell_keep=100, progress=True, timings=None, comm="auto",
-           backend="auto", fit_mask=None, restore_overlap_power=True, return_baseline=False):
+           size_deg=20.0, overlap_deg=5.0, seed=0, stochastic=None, pol_mode="ratio",
+           batch_size=16, ell_transition=None, blend="quadrature", blend_power=BLEND_POWER,
+           calibrate="split", progress=True, timings=None, comm="auto", backend="auto",
+           fit_mask=None, return_baseline=False):
     """Extend a low-resolution T or TQU map to the model's resolution (12' for the bundled models).
 
     Parameters
@@ -274,18 +277,28 @@ def extend(m, *, input_fwhm_arcmin=80.0, nside_out=2048, model=None, layout="reg
     seed : seeds the Gaussian baseline and the generator noise; the same seed gives the same map.
     stochastic : add ForSE+ input noise (different seeds, different small scales); None follows
         the model card.
-    pol_mode : ``"qu"`` or ``"p-angle"`` (see module docstring).
-    ell_keep : multipoles below it are the input's exactly.
-    fit_mask : optional bool map at the output Nside passed to the Gaussian baseline's spectrum
-        fit (e.g. leaving out bright compact sources, which flatten the fitted slope).
-    restore_overlap_power : rescale the stitched small scales where patches overlap so that
-        averaging them does not lower their power there (see ``_restore_overlap_power``); without
-        it the overlap strips keep ~55 % of the small-scale power, a visible grid.
+    pol_mode : ``"ratio"``, ``"qu"`` or ``"p-angle"`` (see module docstring).
+    ell_transition : (l1, l2): below l1 the output is the input deconvolved to the output beam,
+        above l2 the generated small scales, a cos^2 cross-fade in power between (default
+        ``forse.smoothing.spectral_model``'s: (217, 307) for an 80' input).
+    blend : ``"quadrature"`` (weights whose squares sum to one: overlapping independent patterns
+        keep their variance) or ``"mean"`` (ForSE's weighted mean, which halves the small-scale
+        power in the middle of an overlap strip).
+    blend_power : exponent of the patch window (``blend_window``): higher, narrower hand-overs.
+    calibrate : how the stitched small scales are calibrated in harmonic space
+        (``forse.calibrate.calibrate_alm``'s modes): ``"split"`` (default: TT, the E/B split and
+        TE from the spectra extrapolated from the input, the polarized power relative to the
+        intensity's from the small scales themselves), ``"spectra"`` (TT, EE, BB, TE all from
+        the input), ``"intensity"`` (TT from the input, polarization as built); ``None`` only
+        filters them with the hand-over window (the generator's own spectrum goes into the map).
+        For T alone every mode is the same.
+    fit_mask : optional bool map at the output Nside for the spectral fit (and the Gaussian
+        baseline's), e.g. leaving out bright compact sources, which flatten the fitted slope.
     comm : an mpi4py communicator, ``None`` (serial) or ``"auto"`` (MPI world under mpiexec).
     Returns the extended map(s) ((npix,) or (3, npix)), and the Gaussian baseline too when
     ``return_baseline``; under MPI only rank 0 gets them (the other ranks get None).
     """
-    from .smoothing import gaussian_small_scales
+    from .smoothing import gaussian_small_scales, spectral_model
 
     timings = Timings() if timings is None else timings
     comm = parallel.world() if comm == "auto" else comm
@@ -296,6 +309,12 @@ def extend(m, *, input_fwhm_arcmin=80.0, nside_out=2048, model=None, layout="reg
         raise ValueError(f"`pol_mode` must be one of {POL_MODES}, got {pol_mode!r}")
     if layout not in ("regular", "adaptive"):
         raise ValueError(f"`layout` must be 'regular' or 'adaptive', got {layout!r}")
+    if calibrate not in CALIBRATIONS:
+        raise ValueError(f"`calibrate` must be one of {CALIBRATIONS}, got {calibrate!r}")
+    if blend not in BLENDS:
+        raise ValueError(f"`blend` must be one of {BLENDS}, got {blend!r}")
+    if not float(blend_power) >= 1.0:
+        raise ValueError(f"`blend_power` must be >= 1, got {blend_power!r}")
     if int(batch_size) < 1:
         raise ValueError(f"`batch_size` must be >= 1, got {batch_size!r}")
     nside_out = int(nside_out)
@@ -322,6 +341,8 @@ def extend(m, *, input_fwhm_arcmin=80.0, nside_out=2048, model=None, layout="reg
         filled = _fill_masked(maps, bad)
         lr = _change_nside(filled, nside_out, input_fwhm_arcmin)
         bad_out = hp.ud_grade(bad.astype(float), nside_out) > 0 if bad.any() else None
+        spec = spectral_model(lr if stokes == "TQU" else lr[0], input_fwhm_arcmin, fwhm_hr,
+                              ell_transition=ell_transition, fit_mask=fit_mask)
         # float32: only patches are cut from it
         gauss = np.atleast_2d(gaussian_small_scales(lr if stokes == "TQU" else lr[0],
                                                     input_fwhm_arcmin, fwhm_hr, seed=seed,
@@ -331,49 +352,55 @@ def extend(m, *, input_fwhm_arcmin=80.0, nside_out=2048, model=None, layout="reg
     npix = int(round(size_deg * 60.0 / px))
     nb = -(-len(lon) // batch_size)
     mine = parallel.my_share(nb, comm)
-    channels = [(0, False)] + ([(1, True)] if stokes == "TQU" else [])  # (first row, is Q/U)
+    # (rows of the stack, spin 2): T and Q/U apart, or T, Q, U together ("ratio")
+    channels = ([(slice(0, 1), False)] if stokes == "T" else [(slice(0, 3), True)]
+                if pol_mode == "ratio" else [(slice(0, 1), False), (slice(1, 3), True)])
+    with timings("smooth"):
+        sharp = _sharp(spec, stokes == "TQU")
     results = {}
     from tqdm.auto import tqdm
 
     bar = tqdm(total=len(mine) * len(channels), desc="forse extend", unit="batch",
                disable=not progress or parallel.rank(comm) != 0)
-    for first, pol in channels:
-        rows = slice(first, first + 2) if pol else slice(0, 1)
+    for c, (rows, pol) in enumerate(channels):
         for b in mine:
             sel = slice(b * batch_size, min(len(lon), (b + 1) * batch_size))
             with timings("project"):
-                lr_p, gauss_p = (projection.healpix_to_patches(x[rows], lon[sel], lat[sel], npix,
-                                                               px, pol=pol, backend=backend)
-                                 for x in (lr, gauss))
+                lr_p, gauss_p, sharp_p = (
+                    projection.healpix_to_patches(x[rows], lon[sel], lat[sel], npix, px,
+                                                  pol=pol, backend=backend).reshape(
+                        sel.stop - sel.start, rows.stop - rows.start, npix, npix)
+                    for x in (lr, gauss, sharp))
             seeds = [[seed, i] for i in range(sel.start, sel.stop)]
-            ss = _small_scales(gens, lr_p, gauss_p, card, seeds, stochastic, pol_mode, timings)
-            results[(first, b)] = ss.astype(np.float32)
+            ss = _small_scales(gens, lr_p, gauss_p, sharp_p, card, seeds, stochastic, pol_mode,
+                               timings)
+            results[(c, b)] = ss.astype(np.float32)
             bar.update()
     bar.close()
+    del sharp
     results = parallel.gather_by_index(results, comm)
     if not return_baseline:
         del gauss  # 0.6 GB for TQU at Nside 2048: gone before the full-sky stitching
 
     out = None
     if results is not None:  # rank 0 (or serial)
-        out = lr.copy() if lr is maps else lr  # the caller's input is never modified
-        del lr
-        for first, pol in channels:
-            ss = np.concatenate([results.pop((first, b)) for b in range(nb)])
+        del lr  # the output's large scales come from spec["large_alm"]
+        ss_map = np.zeros((len(maps), 12 * nside_out * nside_out), dtype=np.float32)
+        taper = min(0.5, overlap_deg / size_deg)  # ramp over the overlap: no seams
+        window = blend_window(npix, taper, blend_power)
+        for c, (rows, pol) in enumerate(channels):
+            ss = np.concatenate([results.pop((c, b)) for b in range(nb)])
             with timings("backproject"):
-                taper = min(0.5, overlap_deg / size_deg)  # ramp over the overlap: no seams
                 sm = projection.patches_to_healpix(ss if pol else ss[:, 0], lon, lat, nside_out,
-                                                   px, pol=pol, taper_fraction=taper,
-                                                   backend=backend)
+                                                   px, pol=pol, window=window, blend=blend,
+                                                   taper_fraction=taper, backend=backend)
                 sm = np.atleast_2d(sm)
                 sm[sm == hp.UNSEEN] = 0.0
-                if restore_overlap_power:
-                    _restore_overlap_power(sm, ss, lon, lat, px, taper, backend)
-            del ss  # the full-sky transforms below need the room
-            with timings("smooth"):
-                sm = _high_pass(sm, ell_keep, pol)
-            out[first:first + sm.shape[0]] += sm
-            del sm
+                ss_map[rows] = sm
+            del ss, sm
+        with timings("calibrate"):
+            out = _calibrated(ss_map, spec, stokes == "TQU", calibrate)
+        del ss_map
         if bad_out is not None:
             out[:, bad_out] = hp.UNSEEN
             if return_baseline:

@@ -46,6 +46,7 @@ UNSEEN = hp.UNSEEN
 _PROJ_INTERP = ("bilinear", "nearest")
 _BACK_INTERP = ("bicubic", "bilinear")
 _WINDOWS = ("taper", "flat")
+_BLENDS = ("mean", "quadrature")
 _CORE_MAX_STACK = 16  # maps per call of the compiled kernels (pol stacks are 2 or 3)
 
 
@@ -144,6 +145,33 @@ def _as_float(a, name):
     if a.dtype not in (np.float32, np.float64):
         a = a.astype(np.float64)
     return a
+
+
+def _squared_window(win, npix, taper_fraction):
+    """The window as an (npix, npix) array, squared (for ``blend="quadrature"``)."""
+    if win[0] == "array":
+        return ("array", win[1] ** 2)
+    if win[0] == "flat":
+        return win
+    t = _taper_1d(np.arange(npix, dtype=np.float64), npix, taper_fraction)
+    return ("array", np.ascontiguousarray(np.outer(t, t) ** 2))
+
+
+def _to_quadrature(maps, wsum, lon, lat, nside, d, win, tf, npix, nest, name, nthreads):
+    """Rescale a weighted mean ``sum w p / sum w`` (in place) to ``sum w p / sqrt(sum w^2)``."""
+    xp = np
+    if name == "cuda":  # pragma: no cover - needs a device
+        import cupy as xp
+    ones = xp.ones((lon.size, 1, npix, npix), dtype=maps.dtype)
+    _, w2 = _BACKPROJECT[name](ones, lon, lat, nside, d, _squared_window(win, npix, tf),
+                               tf, "bilinear", nest, False, True, nthreads)
+    # scale = sum w / sqrt(sum w^2), built in the w2 buffer: no more full-sky copies
+    xp.sqrt(w2, out=w2)
+    covered = w2 > 0
+    xp.divide(wsum, w2, out=w2, where=covered)
+    w2[~covered] = 1.0  # UNSEEN pixels stay UNSEEN
+    for row in maps:
+        row *= w2.astype(maps.dtype, copy=False)
 
 
 def _check_window(window, npix):
@@ -454,8 +482,9 @@ def healpix_to_patches(m, lon_deg, lat_deg, npix=320, pixel_arcmin=3.75, *, nest
 
 def patches_to_healpix(patches, lon_deg, lat_deg, nside, pixel_arcmin=3.75, *, window="taper",
                        taper_fraction=0.25, interpolation="bicubic", nest=False,
-                       return_weights=False, pol=False, backend="auto", nthreads=0):
-    """Put patches back onto a HEALPix map: ``sum_k w_k p_k / sum_k w_k`` at each pixel centre.
+                       return_weights=False, pol=False, blend="mean", backend="auto", nthreads=0):
+    """Put patches back onto a HEALPix map: ``sum_k w_k p_k / sum_k w_k`` at each pixel centre
+    (``blend="mean"``), or ``sum_k w_k p_k / sqrt(sum_k w_k^2)`` (``blend="quadrature"``).
 
     Parameters
     ----------
@@ -470,6 +499,11 @@ def patches_to_healpix(patches, lon_deg, lat_deg, nside, pixel_arcmin=3.75, *, w
     nest : output ordering.
     return_weights : also return the float64 weight map ``sum_k w_k``.
     pol : the last two maps of a 2- or 3-map stack are Q/U in the patch frame: rotate back.
+    blend : ``"mean"`` (a weighted mean: a map that all patches share comes back unchanged) or
+        ``"quadrature"`` (weights whose squares sum to one: independent patterns of equal variance
+        keep that variance where patches overlap, instead of dropping to ~1/2 in an overlap
+        strip; for small scales generated patch by patch). ``sum_k w_k^2`` comes from a second
+        pass with the squared window, so contributions skipped as NaN count there too.
     backend, nthreads : as :func:`healpix_to_patches`.
 
     Returns
@@ -500,7 +534,12 @@ def patches_to_healpix(patches, lon_deg, lat_deg, nside, pixel_arcmin=3.75, *, w
     p4 = p[:, None] if single else p
     _check_pol_stack(p4.shape[1], pol, "patches")
     win = _check_window(window, npix)
+    _check_choice(blend, "blend", _BLENDS)
+    quad = blend == "quadrature"
     maps, weights = _BACKPROJECT[name](p4, lon, lat, nside, d, win, tf, interpolation, nest,
-                                       bool(pol), bool(return_weights), nthreads)
+                                       bool(pol), bool(return_weights) or quad, nthreads)
+    if quad:
+        _to_quadrature(maps, weights, lon, lat, nside, d, win, tf, npix, nest, name, nthreads)
+        weights = weights if return_weights else None
     maps = maps[0] if single else maps
     return (maps, weights) if return_weights else maps

@@ -26,8 +26,8 @@ import numpy as np
 from . import sht
 from ._checks import nside_of, positive
 
-__all__ = ["beam_lmax", "smooth", "gaussian_small_scales", "fit_power_law", "gaussian_alm",
-           "default_ell_fit"]
+__all__ = ["beam_lmax", "smooth", "resmooth", "gaussian_small_scales", "fit_power_law", "gaussian_alm",
+           "default_ell_fit", "default_ell_transition", "spectral_model", "SpectralModel"]
 
 ARCMIN = np.pi / (180.0 * 60.0)
 FWHM_TO_SIGMA = 1.0 / np.sqrt(8.0 * np.log(2.0))
@@ -94,6 +94,18 @@ def smooth(m, fwhm_arcmin, *, lmax=None, pol=None, iter=None):
     return res
 
 
+def resmooth(m, fwhm_from_arcmin, fwhm_to_arcmin, **kw):
+    """A map at beam ``fwhm_from_arcmin`` brought to the wider beam ``fwhm_to_arcmin``: smoothed
+    by the quadrature difference, so that its beam is exactly ``fwhm_to_arcmin`` (an 80' input
+    made from a 12' sky by smoothing it with 80' would have an 80.9' beam)."""
+    lo = positive(fwhm_from_arcmin, "fwhm_from_arcmin")
+    hi = positive(fwhm_to_arcmin, "fwhm_to_arcmin")
+    if hi <= lo:
+        raise ValueError(f"`fwhm_to_arcmin` ({hi:g}) must be larger than `fwhm_from_arcmin` "
+                         f"({lo:g})")
+    return smooth(m, float(np.sqrt(hi * hi - lo * lo)), **kw)
+
+
 def gaussian_alm(rng, cls, lmax):
     """Seeded Gaussian harmonic coefficients (healpy ordering).
 
@@ -121,16 +133,18 @@ def gaussian_alm(rng, cls, lmax):
     return np.array([st[ell] * zt, cte[ell] * zt + res[ell] * ze, np.sqrt(bb)[ell] * zb])
 
 
-def fit_power_law(cl, ell_fit):
+def fit_power_law(cl, ell_fit, name="C_ell"):
     """Weighted least-squares fit of ``log cl = log A + slope * log(ell / ell_pivot)`` over
     ``ell_fit = (lo, hi)`` (weights 2l+1). Returns ``(A, slope, ell_pivot)``."""
     lo, hi = int(ell_fit[0]), int(ell_fit[1])
     ell = np.arange(lo, hi + 1)
     y = np.asarray(cl)[lo:hi + 1]
-    good = y > 0
-    if good.sum() < 3:
-        raise ValueError(f"cannot fit a power law over ell_fit={tuple(ell_fit)}: fewer than 3 "
-                         "positive multipoles (map empty or beam too wide for that range?)")
+    good = np.isfinite(y) & (y > 0)
+    if good.sum() < max(3, (hi - lo + 1) // 2):
+        raise ValueError(f"`ell_fit`={tuple(ell_fit)}: the {name} spectrum of the input has only "
+                         f"{int(good.sum())} of {hi - lo + 1} positive finite multipoles there; "
+                         "expected a map with large-scale fluctuations over that range (not "
+                         "constant, enough valid sky, a beam that transmits it)")
     pivot = float(np.sqrt(lo * hi))
     x = np.log(ell[good] / pivot)
     w = 2 * ell[good] + 1.0
@@ -138,56 +152,83 @@ def fit_power_law(cl, ell_fit):
     return float(np.exp(logamp)), float(slope), pivot
 
 
+def _check_fit_range(cl, a, valid, lo, hi, b_lr, tqu):
+    """The fit range must be transmitted by the input's beam and hold real fluctuations."""
+    if b_lr[hi, 0] < 5e-3:
+        top = int(np.flatnonzero(b_lr[:, 0] >= 5e-3)[-1])
+        raise ValueError(f"`ell_fit` upper end {hi} is where the input beam has fallen to "
+                         f"{b_lr[hi, 0]:.1e}: the input cannot resolve it; expected at most "
+                         f"ell = {top} (beam >= 0.005)")
+    ell = np.arange(lo, hi + 1)
+    for k, name in enumerate(("T", "Q", "U")[: 3 if tqu else 1]):
+        ms = float(np.mean((a[k] if tqu else a)[valid] ** 2))
+        row = 0 if k == 0 else (1 if k == 1 else 2)  # Q/U: EE, BB
+        var = float(np.sum((2 * ell + 1) * cl[row][lo:hi + 1]) / (4 * np.pi))
+        if not ms > 0 or not var > 1e-6 * ms:  # transform round-off of a constant: ~1e-9
+            raise ValueError(f"`lr_map` field {name} has no fluctuations over `ell_fit`="
+                             f"{(lo, hi)} (variance {var:.3g} against a mean square {ms:.3g}): "
+                             "a constant or empty map gives no spectrum to extrapolate; expected "
+                             "a sky map with large-scale structure")
+
+
+#: Input beam transmissions that set the default multipole ranges: the fit runs from where the
+#: beam starts to cut (FIT_START) to where it has fallen to HANDOVER_END (the smallest scales the
+#: input still resolves; a noiseless or high-S/N input is assumed, pass ``ell_fit`` and
+#: ``ell_transition`` for a noisy one); the input's own large scales hand over to the small
+#: scales from HANDOVER_START. A range wide in ell averages over the bumps of a non-Gaussian
+#: sky's spectrum (chosen on the synthetic sky's seeds 0 and 2, never on the test seed 1).
+FIT_START, HANDOVER_START, HANDOVER_END = 0.85, 0.1, 0.01
+
+
+def _beam_ell(fwhm_arcmin, transmission):
+    """Multipole where a Gaussian beam of ``fwhm_arcmin`` falls to ``transmission``."""
+    return int(np.sqrt(2.0 * np.log(1.0 / transmission)) / _sigma(fwhm_arcmin))
+
+
 def default_ell_fit(fwhm_lr_arcmin, nside=None):
-    """Fit range for the low-resolution spectrum: up to where the beam falls to 0.1 (at most
-    ``2*nside``), from a quarter of that (at least ell = 20, or half the range)."""
-    hi = int(np.sqrt(2.0 * np.log(10.0)) / _sigma(fwhm_lr_arcmin))
+    """Fit range for the low-resolution spectrum: from where the beam falls to 0.85 to where it
+    falls to 0.01 ((57, 307) for 80'), at most ``2*nside`` (and at least 20 multipoles wide)."""
+    hi = _beam_ell(fwhm_lr_arcmin, HANDOVER_END)
     if nside is not None:
         hi = min(hi, 2 * int(nside))
-    return max(min(20, hi // 2), hi // 4), hi
+    lo = min(_beam_ell(fwhm_lr_arcmin, FIT_START), hi - 20)
+    return max(2, lo), hi
 
 
-def gaussian_small_scales(lr_map, fwhm_lr_arcmin, fwhm_hr_arcmin=12.0, seed=0, *, ell_fit=None,
-                          ell_transition=None, fit_mask=None, lmax=None, modulate=True,
-                          dtype=np.float64, return_info=False):
-    """The low-resolution map plus modulated Gaussian small scales (the Gaussian baseline).
+def default_ell_transition(fwhm_lr_arcmin, ell_fit):
+    """Hand-over from the input's large scales to the small scales: from where the input beam
+    falls to 0.1 to the top of the fit range ((217, 307) for 80')."""
+    hi = int(ell_fit[1])
+    lo = _beam_ell(fwhm_lr_arcmin, HANDOVER_START)
+    return max(2, lo if lo < hi else hi // 2), hi
 
-    Parameters
-    ----------
-    lr_map : array ``(npix,)`` (T) or ``(3, npix)`` (T, Q, U), RING
-        Map at resolution ``fwhm_lr_arcmin``; UNSEEN/NaN pixels are ignored and stay UNSEEN.
-    fwhm_lr_arcmin, fwhm_hr_arcmin : float
-        Beams of the input and of the wanted output; ``fwhm_lr_arcmin > fwhm_hr_arcmin``.
-    seed : int
-        Seed of the Gaussian draw (numpy Generator).
-    ell_fit : (int, int)
-        Multipole range of the power-law fit to the beam-deconvolved spectrum;
-        default ``default_ell_fit(fwhm_lr_arcmin, nside)`` ((54, 217) for 80').
-    ell_transition : (int, int)
-        Below ``l1`` the output is the input deconvolved to the high-resolution beam; above
-        ``l2`` it is Gaussian; in between a cos^2 cross-fade (in power). Default
-        ``(ell_fit[1] // 2, ell_fit[1])`` ((108, 217) for 80': the input beam is still >= 0.1).
-    fit_mask : bool array ``(npix,)``, optional
-        Pixels used to measure the spectrum that is fitted (e.g. without point sources or the
-        Galactic plane); apodized by 1 deg inside. Default: every valid pixel.
-    lmax : int
-        Largest multipole of the added small scales; default
-        ``beam_lmax(fwhm_hr_arcmin, nside, eps=1e-3)`` (2508 for 12' at Nside 2048).
-    modulate : bool
-        Modulate the small scales by the local large-scale amplitude (default True).
-    dtype : float64 (default) or float32, the output's; float32 halves its memory.
-    return_info : bool
-        Also return a dict with the fitted amplitudes, slopes and TE correlation.
 
-    Returns
-    -------
-    ndarray like ``lr_map`` (of ``dtype``), or ``(map, info)``.
+class SpectralModel(dict):
+    """What the low-resolution map says about the output's spectra (see :func:`spectral_model`).
+
+    Keys: ``large_alm`` (T, or T E B, to ``lfit``: the input deconvolved to the high-resolution
+    beam times the hand-over window), ``targets`` (``(lmax+1,)`` for T, or ``(4, lmax+1)`` TT,
+    EE, BB, TE: the fitted power laws times ``B_hr**2 (1 - window**2)``, the power the small
+    scales must bring), ``window`` (``(lmax+1,)``), ``lmax``, ``lfit``, ``nside``, ``info``
+    (fitted amplitudes, slopes, TE correlation, ranges) and ``valid`` (bool map)."""
+
+
+def spectral_model(lr_map, fwhm_lr_arcmin, fwhm_hr_arcmin=12.0, *, ell_fit=None,
+                   ell_transition=None, fit_mask=None, lmax=None, keep_map=False):
+    """Fit the beam-deconvolved spectra of ``lr_map`` and split the output into the input's large
+    scales and the small-scale power to add; shared by the Gaussian baseline and ``forse extend``.
+
+    Parameters are those of :func:`gaussian_small_scales`. With ``keep_map`` the float64 input
+    (UNSEEN set to 0) is kept under ``"map"`` (for the modulation of the Gaussian baseline).
+
+    Raises ``ValueError`` naming the option when the input's large scales give no usable fit
+    (no valid pixel, a constant map, a fit range the beam or Nside cannot resolve).
     """
     fwhm_lr = positive(fwhm_lr_arcmin, "fwhm_lr_arcmin")
     fwhm_hr = positive(fwhm_hr_arcmin, "fwhm_hr_arcmin")
     if fwhm_lr <= fwhm_hr:
         raise ValueError(f"`fwhm_lr_arcmin` ({fwhm_lr:g}) must be larger than `fwhm_hr_arcmin` "
-                         f"({fwhm_hr:g}): the baseline adds the scales between the two beams")
+                         f"({fwhm_hr:g}): the small scales are the scales between the two beams")
     a, bad, nside = _as_maps(lr_map, "lr_map")
     tqu = a.ndim == 2
     if tqu and a.shape[0] != 3:
@@ -207,10 +248,9 @@ def gaussian_small_scales(lr_map, fwhm_lr_arcmin, fwhm_hr_arcmin=12.0, seed=0, *
     lmax = beam_lmax(fwhm_hr, nside, eps=1e-3) if lmax is None else int(lmax)
     if not hi <= lmax <= 3 * nside - 1:
         raise ValueError(f"`lmax` must be in [{hi}, {3 * nside - 1}], got {lmax}")
-    rng = np.random.default_rng([seed, BASELINE_STREAM])  # never the sky's own draws
-
     lfit = min(3 * nside - 1, hi + 16)
-    l1, l2 = (hi // 2, hi) if ell_transition is None else (int(ell_transition[0]), int(ell_transition[1]))
+    l1, l2 = (default_ell_transition(fwhm_lr, (lo, hi)) if ell_transition is None
+              else (int(ell_transition[0]), int(ell_transition[1])))
     if not 2 <= l1 < l2 <= lfit:
         raise ValueError(f"`ell_transition` must be (l1, l2) with 2 <= l1 < l2 <= {lfit}, "
                          f"got {(l1, l2)}")
@@ -218,19 +258,10 @@ def gaussian_small_scales(lr_map, fwhm_lr_arcmin, fwhm_hr_arcmin=12.0, seed=0, *
     if fit_mask is None:
         cl = np.atleast_2d(hp.alm2cl(alm)) / fsky  # TT (EE BB TE EB TB)
     else:
-        fm = np.asarray(fit_mask)
-        if fm.shape != valid.shape:
-            raise ValueError(f"`fit_mask` must be a ({valid.size},) map at the Nside of "
-                             f"`lr_map`, got shape {fm.shape}")
-        w = fm.astype(bool) & valid
-        if w.mean() < 0.01:
-            raise ValueError("`fit_mask` keeps less than 1 % of the valid sky")
-        # apodize the fit mask (1 deg) so that its edges do not leak power into the fit range
-        wa = np.clip(smooth(w.astype(np.float64), 60.0), 0.0, 1.0) * w
-        alm_fit = sht.map2alm(a * wa, lfit, iter=_iter_for(lfit, nside), pol=tqu)
-        cl = np.atleast_2d(hp.alm2cl(alm_fit)) / np.mean(wa ** 2)
+        cl = _masked_fit_cl(a, fit_mask, valid, lfit, nside, tqu)
     b_lr = hp.gauss_beam(fwhm_lr * ARCMIN, lmax=lmax, pol=True)
     b_hr = hp.gauss_beam(fwhm_hr * ARCMIN, lmax=lmax, pol=True)
+    _check_fit_range(cl, a, valid, lo, hi, b_lr, tqu)
     ell = np.arange(lmax + 1, dtype=np.float64)
     ell[0] = 1.0
     # large scales: the input deconvolved to the high-resolution beam below l1, fading out by l2
@@ -246,7 +277,7 @@ def gaussian_small_scales(lr_map, fwhm_lr_arcmin, fwhm_hr_arcmin=12.0, seed=0, *
     for k, name in enumerate(("TT", "EE", "BB")[: 3 if tqu else 1]):
         col = cols[k]
         deconv = cl[k] / b_lr[: lfit + 1, col] ** 2
-        amp, slope, pivot = fit_power_law(deconv, (lo, hi))
+        amp, slope, pivot = fit_power_law(deconv, (lo, hi), name=name)
         info[name] = {"amplitude": amp, "slope": slope, "ell_pivot": pivot}
         c = amp * (ell / pivot) ** slope * b_hr[:, col] ** 2 * (1.0 - win ** 2)
         c[:2] = 0.0
@@ -258,6 +289,71 @@ def gaussian_small_scales(lr_map, fwhm_lr_arcmin, fwhm_hr_arcmin=12.0, seed=0, *
         r = float(np.clip(np.sum(w * cl[3][sel] / den) / w.sum(), -0.99, 0.99))
         info["TE_correlation"] = r
         spectra.append(r * np.sqrt(spectra[0] * spectra[1]))
+    model = SpectralModel(large_alm=np.array(large_alm) if tqu else large_alm[0],
+                          targets=np.array(spectra) if tqu else spectra[0], window=win,
+                          lmax=lmax, lfit=lfit, nside=nside, info=info, valid=valid)
+    if keep_map:
+        model["map"] = a
+    return model
+
+
+def _masked_fit_cl(a, fit_mask, valid, lfit, nside, tqu):
+    """Spectra of ``a`` over ``fit_mask`` (apodized by 1 deg inside), normalized by the mask."""
+    fm = np.asarray(fit_mask)
+    if fm.shape != valid.shape:
+        raise ValueError(f"`fit_mask` must be a ({valid.size},) map at the Nside of "
+                         f"`lr_map`, got shape {fm.shape}")
+    w = fm.astype(bool) & valid
+    if w.mean() < 0.01:
+        raise ValueError("`fit_mask` keeps less than 1 % of the valid sky")
+    # apodize the fit mask (1 deg) so that its edges do not leak power into the fit range
+    wa = np.clip(smooth(w.astype(np.float64), 60.0), 0.0, 1.0) * w
+    alm_fit = sht.map2alm(a * wa, lfit, iter=_iter_for(lfit, nside), pol=tqu)
+    return np.atleast_2d(hp.alm2cl(alm_fit)) / np.mean(wa ** 2)
+
+
+def gaussian_small_scales(lr_map, fwhm_lr_arcmin, fwhm_hr_arcmin=12.0, seed=0, *, ell_fit=None,
+                          ell_transition=None, fit_mask=None, lmax=None, modulate=True,
+                          dtype=np.float64, return_info=False):
+    """The low-resolution map plus modulated Gaussian small scales (the Gaussian baseline).
+
+    Parameters
+    ----------
+    lr_map : array ``(npix,)`` (T) or ``(3, npix)`` (T, Q, U), RING
+        Map at resolution ``fwhm_lr_arcmin``; UNSEEN/NaN pixels are ignored and stay UNSEEN.
+    fwhm_lr_arcmin, fwhm_hr_arcmin : float
+        Beams of the input and of the wanted output; ``fwhm_lr_arcmin > fwhm_hr_arcmin``.
+    seed : int
+        Seed of the Gaussian draw (numpy Generator).
+    ell_fit : (int, int)
+        Multipole range of the power-law fit to the beam-deconvolved spectrum;
+        default ``default_ell_fit(fwhm_lr_arcmin, nside)`` ((57, 307) for 80').
+    ell_transition : (int, int)
+        Below ``l1`` the output is the input deconvolved to the high-resolution beam; above
+        ``l2`` it is Gaussian; in between a cos^2 cross-fade (in power). Default
+        ``default_ell_transition`` ((217, 307) for 80': input beam 0.1 to 0.01).
+    fit_mask : bool array ``(npix,)``, optional
+        Pixels used to measure the spectrum that is fitted (e.g. without point sources or the
+        Galactic plane); apodized by 1 deg inside. Default: every valid pixel.
+    lmax : int
+        Largest multipole of the added small scales; default
+        ``beam_lmax(fwhm_hr_arcmin, nside, eps=1e-3)`` (2508 for 12' at Nside 2048).
+    modulate : bool
+        Modulate the small scales by the local large-scale amplitude (default True).
+    dtype : float64 (default) or float32, the output's; float32 halves its memory.
+    return_info : bool
+        Also return a dict with the fitted amplitudes, slopes and TE correlation.
+
+    Returns
+    -------
+    ndarray like ``lr_map`` (of ``dtype``), or ``(map, info)``.
+    """
+    model = spectral_model(lr_map, fwhm_lr_arcmin, fwhm_hr_arcmin, ell_fit=ell_fit,
+                           ell_transition=ell_transition, fit_mask=fit_mask, lmax=lmax,
+                           keep_map=True)
+    a, valid, nside, lmax = model.pop("map"), model["valid"], model["nside"], model["lmax"]
+    tqu = a.ndim == 2
+    rng = np.random.default_rng([seed, BASELINE_STREAM])  # never the sky's own draws
     # the modulation first, so that the input copy can go before the two full-sky syntheses
     mods = []
     if modulate:
@@ -267,18 +363,14 @@ def gaussian_small_scales(lr_map, fwhm_lr_arcmin, fwhm_hr_arcmin=12.0, seed=0, *
                 m /= norm
             mods.append(m.astype(dtype, copy=False) if norm > 0 else None)
     del a
-    out = sht.alm2map(gaussian_alm(rng, spectra if tqu else spectra[0], lmax), nside, lmax,
-                      pol=tqu, dtype=dtype)
+    out = sht.alm2map(gaussian_alm(rng, model["targets"], lmax), nside, lmax, pol=tqu, dtype=dtype)
     for rows, mod in zip((slice(0, 1), slice(1, 3)) if tqu else (Ellipsis,), mods):
         if mod is not None:
             out[rows] *= mod
     del mods
-    large = sht.alm2map(np.array(large_alm) if tqu else large_alm[0], nside, lfit, pol=tqu,
-                        dtype=dtype)
-    out += large
-    del large
+    out += sht.alm2map(model["large_alm"], nside, model["lfit"], pol=tqu, dtype=dtype)
     if tqu:
-        out[:, anybad] = hp.UNSEEN
+        out[:, ~valid] = hp.UNSEEN
     else:
-        out[anybad] = hp.UNSEEN
-    return (out, info) if return_info else out
+        out[~valid] = hp.UNSEEN
+    return (out, model["info"]) if return_info else out

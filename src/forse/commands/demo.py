@@ -34,7 +34,10 @@ def register(sub, name):
                    help=f"seed of the synthetic sky, the extension and the baseline ({DEFAULT_SEED}: "
                         "a sky no bundled model was trained on)")
     p.add_argument("--input-fwhm", type=float, default=80.0, metavar="ARCMIN")
-    p.add_argument("--pol-mode", choices=("qu", "p-angle"), default="qu")
+    p.add_argument("--pol-mode", choices=("ratio", "qu", "p-angle"), default="ratio",
+                   help="Q/U small scales: the intensity's small-scale ratio on the large-scale "
+                        "Q/U (ratio, default), the Q and U generators (qu, ForSE) or P from the "
+                        "T generator with the large-scale angle (p-angle)")
     p.add_argument("--no-validate", action="store_true", help="skip the validation report")
     p.add_argument("--overwrite", action="store_true", help="reuse a non-empty output folder")
     p.add_argument("--quiet", action="store_true")
@@ -46,7 +49,7 @@ def run(args):
     from .._atomic import write_json
     from ..extend import Timings, extend, output_header
     from ..sky import synthetic_dust
-    from ..smoothing import smooth
+    from ..smoothing import resmooth
 
     if os.path.isdir(args.output) and os.listdir(args.output) and not args.overwrite:
         raise FileExistsError(f"output folder {args.output!r} is not empty; pass --overwrite")
@@ -57,7 +60,7 @@ def run(args):
     with t("sky"):
         truth = synthetic_dust(args.nside, seed=args.seed, stokes=args.stokes, fwhm_arcmin=12.0)
     with t("smooth"):
-        lr = smooth(truth, args.input_fwhm)
+        lr = resmooth(truth, 12.0, args.input_fwhm)  # an input whose beam is --input-fwhm
     say(f"synthetic {args.stokes} sky at Nside {args.nside} ready ({t['sky'] + t['smooth']:.1f} s)")
     out, baseline = extend(lr, input_fwhm_arcmin=args.input_fwhm, nside_out=args.nside,
                            seed=args.seed, pol_mode=args.pol_mode, progress=not args.quiet,

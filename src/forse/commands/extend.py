@@ -32,13 +32,23 @@ def register(sub, name):
     p.add_argument("--seed", type=int, default=0, help="seed of realization 0 (default 0)")
     p.add_argument("--realizations", type=int, default=1, help="number of realizations (seeds "
                    "seed, seed+1, ...)")
-    p.add_argument("--pol-mode", choices=("qu", "p-angle"), default="qu")
+    p.add_argument("--pol-mode", choices=("ratio", "qu", "p-angle"), default="ratio",
+                   help="Q/U small scales: the intensity's small-scale ratio on the large-scale "
+                        "Q/U (ratio, default), the Q and U generators (qu, ForSE) or P from the "
+                        "T generator with the large-scale angle (p-angle)")
     p.add_argument("--deterministic", action="store_true",
                    help="no input noise: one output per input (ForSE) instead of ForSE+ sampling")
     p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--no-overlap-restore", action="store_true",
-                   help="average overlapping patches without restoring the small-scale power "
-                        "the averaging removes (ForSE's stitching; leaves visible seams)")
+    p.add_argument("--blend", choices=("quadrature", "mean"), default="quadrature",
+                   help="stitching of overlapping patches: weights whose squares sum to one "
+                        "(default: the small-scale power is kept in overlaps) or ForSE's "
+                        "weighted mean (halves it in the middle of an overlap strip)")
+    p.add_argument("--calibration", choices=("split", "spectra", "intensity", "none"),
+                   default="split",
+                   help="harmonic calibration of the small scales to the spectra extrapolated "
+                        "from the input: TT, E/B split and TE from the input, polarized power "
+                        "from the small scales (split, default); all four from the input "
+                        "(spectra); TT only (intensity); none (the generator's own spectrum)")
     p.add_argument("--float64", action="store_true",
                    help="write float64 maps (default float32, as healpy: half the size)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
@@ -81,13 +91,15 @@ def run(args):
                      model=args.model, layout=args.layout, size_deg=args.size,
                      overlap_deg=args.overlap, seed=seed, stochastic=not args.deterministic,
                      pol_mode=args.pol_mode, batch_size=args.batch_size, progress=verbose,
-                     restore_overlap_power=not args.no_overlap_restore,
+                     blend=args.blend,
+                     calibrate=None if args.calibration == "none" else args.calibration,
                      timings=t, comm=None if by_real else comm)
         if out is None:
             continue
         meta = output_header(args.model, seed=seed, input_fwhm_arcmin=args.input_fwhm,
                              nside_out=args.nside, pol_mode=args.pol_mode, layout=args.layout,
-                             stochastic=not args.deterministic)
+                             stochastic=not args.deterministic, calibrate=args.calibration,
+                             blend=args.blend)
         meta["INPUT"] = os.path.basename(args.input)[:60]
         for key in ("UNIT", "COORDSYS"):
             if header.get(key):
