@@ -72,7 +72,9 @@ def test_t_large_scales_deconvolved_and_seeded(sky, tiny_models):
     b = run(t, tiny_models, seed=1)
     c = run(t, tiny_models, seed=2)
     assert a.shape == t.shape and np.all(np.isfinite(a))
-    np.testing.assert_array_equal(a, b)           # the seed reproduces the realization
+    # the seed reproduces the realization, up to the last bits of the multithreaded harmonic
+    # transforms (ducc0's threads, next to TensorFlow's, do not always sum in the same order)
+    np.testing.assert_allclose(a, b, rtol=0, atol=1e-11 * np.abs(a).max())
     assert not np.allclose(a, c)                  # another seed, other small scales
     # below the hand-over the output is the input brought from its beam to the output beam
     l1 = default_ell_transition(FWHM_LR, default_ell_fit(FWHM_LR, NSIDE))[0]
@@ -227,11 +229,12 @@ def test_mpi_equals_serial(sky, tiny_models, tmp_path):
     cli(inp, "-o", tmp_path / "mpi.fits", *common_args(tiny_models), "--batch-size", 4, mpi=2)
     a, _ = io.read_map(tmp_path / "serial.fits")
     b, _ = io.read_map(tmp_path / "mpi.fits")
-    np.testing.assert_array_equal(a, b)
+    ulp = 2.0 ** -23 * np.abs(a).max()  # float32 files: one rounding step of the largest value
+    np.testing.assert_allclose(a, b, rtol=0, atol=ulp)
     # two realizations over two ranks: each equals the serial run of its seed
     cli(inp, "-o", tmp_path / "r.fits", *common_args(tiny_models), "--realizations", 2, mpi=2)
     r0, _ = io.read_map(tmp_path / "r_r000.fits")
-    np.testing.assert_array_equal(r0, a)
+    np.testing.assert_allclose(r0, a, rtol=0, atol=ulp)
 
 
 def test_quadrature_blend_keeps_the_small_scale_power(sky, tiny_models):

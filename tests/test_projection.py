@@ -502,3 +502,26 @@ def test_scalar_centre_and_integer_map(backend):
     m = np.arange(12 * 4 * 4)  # integers become float64
     p = P.healpix_to_patches(m, 10.0, 20.0, 5, 60.0, backend=backend)
     assert p.shape == (1, 5, 5) and p.dtype == np.float64
+
+
+@pytest.mark.parametrize("backend", ["numpy", "cpu"])
+def test_quadrature_blend_is_sum_over_root_sum_of_squares(backend):
+    """blend="quadrature": sum_k w_k p_k / sqrt(sum_k w_k^2). Flat windows and unit patches give
+    sqrt(number of covering patches); the taper window agrees between backends."""
+    lon, lat = tiling.regular(20.0, 5.0)
+    lon, lat = lon[:60], lat[:60]
+    nside, npix, px = 64, 40, 30.0
+    ones = np.ones((lon.size, npix, npix))
+    m, w = P.patches_to_healpix(ones, lon, lat, nside, px, window="flat",
+                                         blend="quadrature", return_weights=True, backend=backend)
+    cov = w > 0
+    np.testing.assert_allclose(m[cov], np.sqrt(w[cov]), rtol=1e-12)
+    assert np.all(m[~cov] == hp.UNSEEN)
+    rng = np.random.default_rng()
+    p = rng.standard_normal((lon.size, npix, npix))
+    a = P.patches_to_healpix(p, lon, lat, nside, px, blend="quadrature", backend=backend)
+    b = P.patches_to_healpix(p, lon, lat, nside, px, blend="quadrature", backend="numpy")
+    ok = a != hp.UNSEEN
+    np.testing.assert_allclose(a[ok], b[ok], rtol=1e-9, atol=1e-9)
+    with pytest.raises(ValueError, match="`blend`"):
+        P.patches_to_healpix(p, lon, lat, nside, px, blend="max", backend=backend)

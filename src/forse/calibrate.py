@@ -25,7 +25,7 @@ from __future__ import annotations
 import healpy as hp
 import numpy as np
 
-__all__ = ["running_mean", "calibrate_alm", "transfer_matrices"]
+__all__ = ["running_mean", "calibrate_alm", "decorrelate", "transfer_matrices"]
 
 SMOOTH_WIDTH = 0.05  # relative half-width of the running mean over multipoles
 JITTER = 1e-12  # relative diagonal load: the Cholesky factor exists where a spectrum is ~0
@@ -91,19 +91,21 @@ MODES = ("spectra", "split", "intensity")
 SPLIT_RANGE = 4.0  # mode "split": the polarized power stays within x/÷ this of the targets'
 
 
-def _split_targets(measured, t, hold_below=0):
+def _split_targets(measured, t, handover=None):
     """Targets of mode "split": TT and the E/B split and TE correlation of ``t``, with the
     polarized power EE + BB of ``measured`` times the TT factor. The factor this makes on the
-    targets' EE + BB stays within SPLIT_RANGE and, below ``hold_below`` (a hand-over band where
-    the small scales carry little of the power and their ratio says little), keeps its value
-    at ``hold_below``."""
+    targets' EE + BB stays within SPLIT_RANGE; over a hand-over band ``(l1, l2)``, where the
+    input still informs the spectra and the small scales carry little of the power, it goes
+    linearly from 1 (the targets') at ``l1`` to its value at ``l2``."""
     with np.errstate(divide="ignore", invalid="ignore"):
         tp = t[1] + t[2]
         rho = np.where((measured[0] > 0) & (tp > 0),
                        (measured[1] + measured[2]) * t[0] / (measured[0] * tp), 1.0)
         rho = np.clip(rho, 1.0 / SPLIT_RANGE, SPLIT_RANGE)
-        if 0 < hold_below < rho.size:
-            rho[:hold_below] = rho[hold_below]
+        if handover is not None and int(handover[1]) < rho.size:
+            l1, l2 = int(handover[0]), int(handover[1])
+            rho[:l1] = 1.0
+            rho[l1:l2] = 1.0 + (rho[l2] - 1.0) * (np.arange(l1, l2) - l1) / (l2 - l1)
         pol = rho * tp
         share = np.where(t[1] + t[2] > 0, t[1] / (t[1] + t[2]), 0.5)
         r = np.where(t[0] * t[1] > 0, t[3] / np.sqrt(t[0] * t[1]), 0.0)
@@ -111,7 +113,25 @@ def _split_targets(measured, t, hold_below=0):
     return np.array([t[0], ee, bb, r * np.sqrt(t[0] * ee)])
 
 
-def calibrate_alm(alm, targets, *, mode="spectra", hold_below=0, width=SMOOTH_WIDTH,
+def decorrelate(alm, ref, lmax_ref, width=SMOOTH_WIDTH):
+    """Remove from ``alm`` (one array, or T, E, B rows; ``lmax`` from its size) in place the part
+    that ``ref`` (same rows, to ``lmax_ref``) predicts linearly, multipole by multipole and row
+    by row: ``a -= (C_ar / C_rr) r`` with smoothed spectra. The small scales then add their power
+    to the large scales' in a hand-over band instead of partly cancelling or doubling it."""
+    a2, r2 = np.atleast_2d(alm), np.atleast_2d(ref)
+    lmax = hp.Alm.getlmax(a2.shape[-1])
+    ell, emm = hp.Alm.getlm(lmax_ref)
+    idx = hp.Alm.getidx(lmax, ell, emm)
+    for a, r in zip(a2, r2):
+        sub = a[idx]
+        cross = running_mean(hp.alm2cl(sub, r, lmax=lmax_ref), width)
+        auto = running_mean(hp.alm2cl(r, lmax=lmax_ref), width)
+        beta = np.where(auto > 0, cross / np.where(auto > 0, auto, 1.0), 0.0)
+        a[idx] = sub - beta[ell] * r
+    return alm
+
+
+def calibrate_alm(alm, targets, *, mode="spectra", handover=None, width=SMOOTH_WIDTH,
                   return_spectra=False):
     """Transform ``alm`` (T: one array; T, E, B: a (3, nalm) array, healpy ordering, ``lmax`` =
     ``len(targets) - 1``) in place so that its spectra become ``targets`` ((L,) TT or (4, L)
@@ -120,8 +140,9 @@ def calibrate_alm(alm, targets, *, mode="spectra", hold_below=0, width=SMOOTH_WI
     EE/TT, BB/TT and TE/TT of ``alm`` are kept, for small scales whose polarization is built
     from the intensity's); ``"split"`` (TT becomes its target and EE + BB that of
     ``"intensity"``, the polarized power relative to the intensity's that ``alm`` has, while
-    EE/BB and TE/sqrt(TT EE) become the targets'; below ``hold_below`` the polarized-to-target
-    ratio is held at its value there). Returns ``alm`` (and the smoothed measured spectra)."""
+    EE/BB and TE/sqrt(TT EE) become the targets'; over a hand-over band ``handover = (l1, l2)``
+    the polarized power goes from the targets' at ``l1`` to the small scales' own at ``l2``).
+    Returns ``alm`` (and the smoothed measured spectra)."""
     a = np.asarray(alm)
     t = np.asarray(targets, dtype=np.float64)
     lmax = t.shape[-1] - 1
@@ -142,7 +163,7 @@ def calibrate_alm(alm, targets, *, mode="spectra", hold_below=0, width=SMOOTH_WI
         a *= transfer_matrices(measured[0], t[0])[ell]
     else:
         m = transfer_matrices(measured, t if mode == "spectra"
-                              else _split_targets(measured, t, int(hold_below)))
+                              else _split_targets(measured, t, handover))
         t_, e_, b_ = a[0].copy(), a[1].copy(), a[2]
         a[0] = m[ell, 0, 0] * t_
         a[1] = m[ell, 1, 0] * t_ + m[ell, 1, 1] * e_

@@ -33,7 +33,7 @@ from ._checks import nside_of, positive
 STAGES = ("read", "smooth", "project", "infer", "normalize", "backproject", "calibrate", "write")
 POL_MODES = ("qu", "p-angle", "ratio")
 BLENDS = ("quadrature", "mean")
-CALIBRATIONS = ("split", "spectra", "intensity", None)
+CALIBRATIONS = ("auto", "split", "spectra", "intensity", None)
 BLEND_POWER = 4.0  # see blend_window
 SS_ITER = 1  # Jacobi steps of the small-scale analysis (lmax ~ 1.2 nside: quadrature is ~1e-2 off)
 
@@ -112,6 +112,14 @@ def blend_window(npix, taper_fraction, power=BLEND_POWER):
     return np.outer(t, t) ** float(power)
 
 
+def resolve_calibration(calibrate, pol_mode):
+    """``"auto"`` -> ``"split"`` for ``pol_mode="ratio"`` (polarized small scales built from the
+    intensity's), ``"spectra"`` for the other modes; other values as given."""
+    if calibrate == "auto":
+        return "split" if pol_mode == "ratio" else "spectra"
+    return calibrate
+
+
 def _sharp(model, pol):
     """The output's large scales as a float32 map: the input deconvolved to the output beam
     below the hand-over (``model["large_alm"]``)."""
@@ -124,13 +132,14 @@ def _calibrated(ss, model, pol, calibrate, dtype=np.float64):
     the input's large scales (``model["large_alm"]``, deconvolved to the output beam) plus the
     small scales, calibrated in harmonic space to the spectra extrapolated from the input
     (``forse.calibrate``) or, with ``calibrate=False``, only filtered by the hand-over window."""
-    from .calibrate import calibrate_alm
+    from .calibrate import calibrate_alm, decorrelate
 
     lmax, lfit, nside = model["lmax"], model["lfit"], model["nside"]
     alm = sht.map2alm(ss if pol else ss[0], lmax, iter=SS_ITER, pol=pol)
     if calibrate is not None:
+        decorrelate(alm, model["large_alm"], lfit)
         calibrate_alm(alm, model["targets"], mode=calibrate,
-                      hold_below=model["info"]["ell_transition"][1])
+                      handover=model["info"]["ell_transition"])
     else:
         fade = np.sqrt(np.clip(1.0 - model["window"] ** 2, 0.0, 1.0))
         for a in np.atleast_2d(alm):
@@ -237,7 +246,7 @@ def load_models(model, stokes: str, pol_mode: str):
 
 
 def output_header(model=None, *, seed, input_fwhm_arcmin, nside_out, pol_mode, layout,
-                  stochastic, calibrate="split", blend="quadrature") -> dict:
+                  stochastic, calibrate="auto", blend="quadrature") -> dict:
     """FITS keywords that describe an extended map: seed, beams, Nside, the run's options and the
     (T) model card's name, width, checkpoint step and forse version."""
     import os
@@ -252,7 +261,7 @@ def output_header(model=None, *, seed, input_fwhm_arcmin, nside_out, pol_mode, l
             "MODEL": os.path.basename(t_model)[:60], "MODELCRD": card.get("name"),
             "MODELWID": card.get("width"), "MODELSTP": metrics.get("checkpoint_step"),
             "MODELVER": card.get("forse_version"), "PIXARCM": card.get("pixel_arcmin"),
-            "POLMODE": pol_mode, "LAYOUT": layout, "CALIB": str(calibrate).lower(),
+            "POLMODE": pol_mode, "LAYOUT": layout, "CALIB": str(resolve_calibration(calibrate, pol_mode)).lower(),
             "BLEND": blend,
             "STOCHAST": bool(card.get("stochastic", False)) if stochastic is None else
             bool(stochastic)}
@@ -262,7 +271,7 @@ def output_header(model=None, *, seed, input_fwhm_arcmin, nside_out, pol_mode, l
 def extend(m, *, input_fwhm_arcmin=80.0, nside_out=2048, model=None, layout="regular",
            size_deg=20.0, overlap_deg=5.0, seed=0, stochastic=None, pol_mode="ratio",
            batch_size=16, ell_transition=None, blend="quadrature", blend_power=BLEND_POWER,
-           calibrate="split", progress=True, timings=None, comm="auto", backend="auto",
+           calibrate="auto", progress=True, timings=None, comm="auto", backend="auto",
            fit_mask=None, return_baseline=False):
     """Extend a low-resolution T or TQU map to the model's resolution (12' for the bundled models).
 
@@ -286,9 +295,11 @@ def extend(m, *, input_fwhm_arcmin=80.0, nside_out=2048, model=None, layout="reg
         power in the middle of an overlap strip).
     blend_power : exponent of the patch window (``blend_window``): higher, narrower hand-overs.
     calibrate : how the stitched small scales are calibrated in harmonic space
-        (``forse.calibrate.calibrate_alm``'s modes): ``"split"`` (default: TT, the E/B split and
+        (``forse.calibrate.calibrate_alm``'s modes): ``"auto"`` (default) is ``"split"`` for
+        ``pol_mode="ratio"`` and ``"spectra"`` otherwise; ``"split"``: TT, the E/B split and
         TE from the spectra extrapolated from the input, the polarized power relative to the
-        intensity's from the small scales themselves), ``"spectra"`` (TT, EE, BB, TE all from
+        intensity's from the small scales themselves (meaningful when the polarized small
+        scales are built from the intensity's); ``"spectra"`` (TT, EE, BB, TE all from
         the input), ``"intensity"`` (TT from the input, polarization as built); ``None`` only
         filters them with the hand-over window (the generator's own spectrum goes into the map).
         For T alone every mode is the same.
@@ -311,6 +322,7 @@ def extend(m, *, input_fwhm_arcmin=80.0, nside_out=2048, model=None, layout="reg
         raise ValueError(f"`layout` must be 'regular' or 'adaptive', got {layout!r}")
     if calibrate not in CALIBRATIONS:
         raise ValueError(f"`calibrate` must be one of {CALIBRATIONS}, got {calibrate!r}")
+    calibrate = resolve_calibration(calibrate, pol_mode)
     if blend not in BLENDS:
         raise ValueError(f"`blend` must be one of {BLENDS}, got {blend!r}")
     if not float(blend_power) >= 1.0:

@@ -148,7 +148,13 @@ def fit_power_law(cl, ell_fit, name="C_ell"):
     pivot = float(np.sqrt(lo * hi))
     x = np.log(ell[good] / pivot)
     w = 2 * ell[good] + 1.0
-    slope, logamp = np.polyfit(x, np.log(y[good]), 1, w=np.sqrt(w))
+    # closed-form weighted least squares (np.polyfit goes through threaded LAPACK, whose last
+    # bits vary from call to call: the fit must be bit-reproducible for seeded outputs)
+    ly = np.log(y[good])
+    sw, sx, sy = w.sum(), (w * x).sum(), (w * ly).sum()
+    sxx, sxy = (w * x * x).sum(), (w * x * ly).sum()
+    slope = (sw * sxy - sx * sy) / (sw * sxx - sx * sx)
+    logamp = (sy - slope * sx) / sw
     return float(np.exp(logamp)), float(slope), pivot
 
 

@@ -43,12 +43,13 @@ def register(sub, name):
                    help="stitching of overlapping patches: weights whose squares sum to one "
                         "(default: the small-scale power is kept in overlaps) or ForSE's "
                         "weighted mean (halves it in the middle of an overlap strip)")
-    p.add_argument("--calibration", choices=("split", "spectra", "intensity", "none"),
-                   default="split",
+    p.add_argument("--calibration", choices=("auto", "split", "spectra", "intensity", "none"),
+                   default="auto",
                    help="harmonic calibration of the small scales to the spectra extrapolated "
                         "from the input: TT, E/B split and TE from the input, polarized power "
-                        "from the small scales (split, default); all four from the input "
-                        "(spectra); TT only (intensity); none (the generator's own spectrum)")
+                        "from the small scales (split); all four from the input (spectra); TT "
+                        "only (intensity); none (the generator's own spectrum); auto (default): "
+                        "split for --pol-mode ratio, spectra otherwise")
     p.add_argument("--float64", action="store_true",
                    help="write float64 maps (default float32, as healpy: half the size)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
