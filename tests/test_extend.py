@@ -184,6 +184,13 @@ def test_bad_inputs(sky, tiny_models):
     q_model = tiny_models.replace("-T", "-Q")
     with pytest.raises(ValueError, match="intensity"):
         run(sky[0], q_model)
+    # inputs whose large scales give no spectrum to extrapolate: an error, never a NaN map
+    with pytest.raises(ValueError, match="no fluctuations over `ell_fit`"):
+        run(np.full_like(sky[0], 50.0), tiny_models)
+    with pytest.raises(ValueError, match="`calibrate`"):
+        run(sky[0], tiny_models, calibrate="exact")
+    with pytest.raises(ValueError, match="`blend_power`"):
+        run(sky[0], tiny_models, blend_power=0.5)
 
 
 def test_output_names():
