@@ -35,7 +35,7 @@ POL_MODES = ("qu", "p-angle", "ratio")
 BLENDS = ("quadrature", "mean")
 CALIBRATIONS = ("auto", "split", "spectra", "intensity", None)
 BLEND_POWER = 4.0  # see blend_window
-SS_ITER = 1  # Jacobi steps of the small-scale analysis (lmax ~ 1.2 nside: quadrature is ~1e-2 off)
+SS_ITER = 0  # quadrature analysis of the small scales: a Jacobi step would add a full-sky residual (0.8 GB for Q/U at Nside 2048)
 
 
 class Timings(dict):
