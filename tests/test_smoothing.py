@@ -276,3 +276,14 @@ def test_fit_mask_removes_a_point_source_from_the_fit():
         gaussian_small_scales(t, fl, 60.0, fit_mask=np.ones(12, bool))
     with pytest.raises(ValueError, match="less than 1 %"):
         gaussian_small_scales(t, fl, 60.0, fit_mask=np.zeros(t.size, bool))
+
+
+def test_baseline_from_a_given_spectral_model_is_the_same():
+    from forse.smoothing import spectral_model
+
+    lr = _power_law_sky(64, -2.5, seed=5, fwhm=120.0, pol=True)
+    lr[0] += 5 * np.abs(lr[0]).max()
+    lr[:, :40] = hp.UNSEEN
+    a = gaussian_small_scales(lr, 120.0, 30.0, seed=3)
+    b = gaussian_small_scales(lr, 120.0, 30.0, seed=3, model=spectral_model(lr, 120.0, 30.0))
+    np.testing.assert_array_equal(a, b)

@@ -361,7 +361,7 @@ def extend(m, *, input_fwhm_arcmin=80.0, nside_out=2048, model=None, layout="reg
         # float32: only patches are cut from it
         gauss = np.atleast_2d(gaussian_small_scales(lr if stokes == "TQU" else lr[0],
                                                     input_fwhm_arcmin, fwhm_hr, seed=seed,
-                                                    fit_mask=fit_mask, dtype=np.float32))
+                                                    dtype=np.float32, model=spec))
 
     lon, lat = getattr(tiling, layout)(size_deg, overlap_deg)
     npix = int(round(size_deg * 60.0 / px))

@@ -320,7 +320,7 @@ def _masked_fit_cl(a, fit_mask, valid, lfit, nside, tqu):
 
 def gaussian_small_scales(lr_map, fwhm_lr_arcmin, fwhm_hr_arcmin=12.0, seed=0, *, ell_fit=None,
                           ell_transition=None, fit_mask=None, lmax=None, modulate=True,
-                          dtype=np.float64, return_info=False):
+                          dtype=np.float64, return_info=False, model=None):
     """The low-resolution map plus modulated Gaussian small scales (the Gaussian baseline).
 
     Parameters
@@ -349,15 +349,24 @@ def gaussian_small_scales(lr_map, fwhm_lr_arcmin, fwhm_hr_arcmin=12.0, seed=0, *
     dtype : float64 (default) or float32, the output's; float32 halves its memory.
     return_info : bool
         Also return a dict with the fitted amplitudes, slopes and TE correlation.
+    model : :class:`SpectralModel`, optional
+        ``spectral_model`` of this ``lr_map`` with these beams, when the caller has it already
+        (``ell_fit``, ``ell_transition``, ``fit_mask`` and ``lmax`` are then its own).
 
     Returns
     -------
     ndarray like ``lr_map`` (of ``dtype``), or ``(map, info)``.
     """
-    model = spectral_model(lr_map, fwhm_lr_arcmin, fwhm_hr_arcmin, ell_fit=ell_fit,
-                           ell_transition=ell_transition, fit_mask=fit_mask, lmax=lmax,
-                           keep_map=True)
-    a, valid, nside, lmax = model.pop("map"), model["valid"], model["nside"], model["lmax"]
+    if model is None:
+        model = spectral_model(lr_map, fwhm_lr_arcmin, fwhm_hr_arcmin, ell_fit=ell_fit,
+                               ell_transition=ell_transition, fit_mask=fit_mask, lmax=lmax,
+                               keep_map=True)
+        a = model.pop("map")
+    else:  # the caller's model of this very map (forse.extend): no second fit
+        a = _as_maps(lr_map, "lr_map")[0]
+        if a.ndim == 2 and not model["valid"].all():  # _as_maps copied it: holes are 0
+            a[:, ~model["valid"]] = 0.0
+    valid, nside, lmax = model["valid"], model["nside"], model["lmax"]
     tqu = a.ndim == 2
     rng = np.random.default_rng([seed, BASELINE_STREAM])  # never the sky's own draws
     # the modulation first, so that the input copy can go before the two full-sky syntheses
