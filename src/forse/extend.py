@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+import warnings
 
 import healpy as hp
 import numpy as np
@@ -68,13 +69,16 @@ def _as_stack(m):
 
 
 def _fill_masked(maps, bad):
-    """Replace masked pixels by a smooth continuation (low-Nside average, then neighbours), so
+    """Replace masked pixels by a smooth continuation (the mean of their valid neighbours where
+    they have some, as for an isolated spike; a low-Nside average for the rest of a hole), so
     that patches touching the mask stay finite; the mask is applied again to the output."""
     if not bad.any():
         return maps
     nside = hp.get_nside(maps[0])
     out = maps.copy()
     low = min(nside, 64)
+    idx = np.flatnonzero(bad)
+    nb = hp.get_all_neighbours(nside, idx) if idx.size <= 1 << 20 else None
     for k in range(len(maps)):
         work = np.where(bad, hp.UNSEEN, maps[k])
         coarse = hp.ud_grade(work, low, pess=False)
@@ -83,7 +87,62 @@ def _fill_masked(maps, bad):
             raise ValueError("`m` has no valid pixel (all UNSEEN or NaN)")
         coarse[hole] = np.mean(coarse[~hole])  # entire coarse pixels masked: global mean
         out[k, bad] = hp.ud_grade(coarse, nside)[bad]
+        if nb is not None:
+            ok = (nb >= 0) & ~bad[np.maximum(nb, 0)]
+            cnt = ok.sum(axis=0)
+            tot = np.where(ok, maps[k][np.maximum(nb, 0)], 0.0).sum(axis=0)
+            edge = cnt > 0
+            out[k, idx[edge]] = tot[edge] / cnt[edge]
     return out
+
+
+#: A pixel is an isolated spike when it is farther than SPIKE_CANDIDATE robust sigmas from the
+#: map's median and farther than SPIKE_FACTOR times its 8 neighbours' range from their median:
+#: an input smoothed to its beam cannot jump like that from one pixel to the next (the Galactic
+#: plane, hundreds of sigmas bright, is smooth at the pixel scale and is never flagged).
+SPIKE_CANDIDATE, SPIKE_FACTOR = 50.0, 20.0
+
+
+def _spikes(maps, bad):
+    """Isolated extreme pixels of a beam-smoothed (k, npix) RING stack (e.g. one pixel at 1e30
+    or at 1e6 times the map): a bool map. One such pixel would otherwise set the whole sky's
+    spectral fit and, deconvolved, ring over the whole map."""
+    nside = hp.get_nside(maps[0])
+    out = np.zeros(maps.shape[1], dtype=bool)
+    good = ~bad
+    for m in maps:
+        v = m[good][:: max(1, good.sum() // 1_000_000)]  # a robust scale from <= 1M pixels
+        med = np.median(v)
+        sigma = 1.4826 * np.median(np.abs(v - med))
+        if not sigma > 0:
+            continue
+        with np.errstate(invalid="ignore"):
+            cand = np.flatnonzero(good & (np.abs(m - med) > SPIKE_CANDIDATE * sigma))
+            # cheap first cut with the two ring neighbours (pixel index -1, +1 in RING order)
+            lo, hi = m[cand - 1], m[(cand + 1) % m.size]
+            cand = cand[np.abs(m[cand] - 0.5 * (lo + hi)) > SPIKE_FACTOR * np.abs(hi - lo)]
+        for c0 in range(0, cand.size, 1 << 20):
+            c = cand[c0:c0 + (1 << 20)]
+            nb = hp.get_all_neighbours(nside, c)
+            vals = np.where(nb >= 0, m[np.maximum(nb, 0)], np.nan)
+            vals[(nb < 0) | bad[np.maximum(nb, 0)]] = np.nan
+            with np.errstate(invalid="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN neighbourhoods
+                centre = np.nanmedian(vals, axis=0)
+                spread = np.nanmax(vals, axis=0) - np.nanmin(vals, axis=0)
+                jump = np.abs(m[c] - centre) > SPIKE_FACTOR * spread + 1e-12 * np.abs(centre)
+            out[c[jump & np.isfinite(centre)]] = True
+    return out
+
+
+def _report_spikes(spikes):
+    idx = np.flatnonzero(spikes)
+    lon, lat = hp.pix2ang(hp.npix2nside(spikes.size), idx[:5], lonlat=True)
+    where = ", ".join(f"(l={a:.2f}, b={b:.2f})" for a, b in zip(lon, lat))
+    warnings.warn(f"`m`: {idx.size} isolated extreme pixel(s) masked as spikes, at {where}"
+                  f"{' ...' if idx.size > 5 else ''} (more than {SPIKE_FACTOR:g}x their "
+                  "neighbours' range away from them): they are UNSEEN in the output, and the "
+                  "rest of the sky is extended as if they were missing", UserWarning, stacklevel=3)
 
 
 def _beam_lmax(fwhm_arcmin, nside):
@@ -353,6 +412,10 @@ def extend(m, *, input_fwhm_arcmin=80.0, nside_out=2048, model=None, layout="reg
 
     with timings("smooth"):
         bad = ~np.isfinite(maps).all(axis=0) | (maps == hp.UNSEEN).any(axis=0)
+        spikes = _spikes(maps, bad)
+        if spikes.any():
+            _report_spikes(spikes)
+            bad |= spikes
         filled = _fill_masked(maps, bad)
         lr = _change_nside(filled, nside_out, input_fwhm_arcmin)
         bad_out = hp.ud_grade(bad.astype(float), nside_out) > 0 if bad.any() else None
