@@ -125,8 +125,8 @@ def _spikes(maps, bad):
         for c0 in range(0, cand.size, 1 << 20):
             c = cand[c0:c0 + (1 << 20)]
             nb = hp.get_all_neighbours(nside, c)
-            vals = np.where(nb >= 0, m[np.maximum(nb, 0)], np.nan)
-            vals[(nb < 0) | bad[np.maximum(nb, 0)]] = np.nan
+            safe = np.maximum(nb, 0)  # -1: no neighbour there
+            vals = np.where((nb < 0) | bad[safe], np.nan, m[safe])
             with np.errstate(invalid="ignore"), warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN neighbourhoods
                 centre = np.nanmedian(vals, axis=0)
