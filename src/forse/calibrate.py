@@ -86,8 +86,6 @@ def transfer_matrices(measured, targets):
 
 
 MODES = ("spectra", "split", "intensity")
-
-
 SPLIT_RANGE = 4.0  # mode "split": the polarized power stays within x/÷ this of the targets'
 
 
@@ -107,7 +105,7 @@ def _split_targets(measured, t, handover=None):
             l2 = int(handover[1])
             rho[:l2] = rho[l2]
         pol = rho * tp
-        share = np.where(t[1] + t[2] > 0, t[1] / (t[1] + t[2]), 0.5)
+        share = np.where(tp > 0, t[1] / tp, 0.5)
         r = np.where(t[0] * t[1] > 0, t[3] / np.sqrt(t[0] * t[1]), 0.0)
     ee, bb = pol * share, pol * (1.0 - share)
     return np.array([t[0], ee, bb, r * np.sqrt(t[0] * ee)])
