@@ -24,12 +24,16 @@ EXAMPLE = """example:
 def register(sub, name):
     import argparse
 
+    from ..sky import SKY_VERSION
+
     p = sub.add_parser(name, help="run the whole chain on the built-in synthetic sky",
                        description=__doc__, epilog=EXAMPLE,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-o", "--output", default="forse-demo", help="output folder (forse-demo)")
     p.add_argument("--nside", type=int, default=2048, help="Nside of sky and output (2048)")
     p.add_argument("--stokes", choices=("T", "TQU"), default="TQU")
+    p.add_argument("--sky-version", type=int, choices=(1, 2), default=SKY_VERSION,
+                   help="version of the built-in sky (default %(default)s; 1 = the sky before 2026-12-03, kept for old results)")
     p.add_argument("--seed", type=int, default=DEFAULT_SEED,
                    help=f"seed of the synthetic sky, the extension and the baseline ({DEFAULT_SEED}: "
                         "a sky no bundled model was trained on)")
@@ -58,7 +62,8 @@ def run(args):
     t0 = time.perf_counter()
     say = (lambda *a: None) if args.quiet else print
     with t("sky"):
-        truth = synthetic_dust(args.nside, seed=args.seed, stokes=args.stokes, fwhm_arcmin=12.0)
+        truth = synthetic_dust(args.nside, seed=args.seed, stokes=args.stokes, fwhm_arcmin=12.0,
+                               version=args.sky_version)
     with t("smooth"):
         lr = resmooth(truth, 12.0, args.input_fwhm)  # an input whose beam is --input-fwhm
     say(f"synthetic {args.stokes} sky at Nside {args.nside} ready ({t['sky'] + t['smooth']:.1f} s)")
@@ -73,7 +78,8 @@ def run(args):
         io.write_map(path, out, dtype="float32", overwrite=True,
                      header={**head, "UNIT": "uK_CMB", "COORDSYS": "G"})
     summary = {"forse_version": __version__, "nside": args.nside, "stokes": args.stokes,
-               "seed": args.seed, "input_fwhm_arcmin": args.input_fwhm,
+               "seed": args.seed, "sky_version": args.sky_version,
+               "input_fwhm_arcmin": args.input_fwhm,
                "pol_mode": args.pol_mode, "map": os.path.basename(path)}
     if not args.no_validate:
         from ..validate import validate

@@ -12,6 +12,8 @@ EXAMPLE = """examples:
 def register(sub, name):
     import argparse
 
+    from ..sky import SKY_VERSION
+
     p = sub.add_parser(name, help="write the synthetic dust sky (GNILC stand-in)",
                        description=__doc__, epilog=EXAMPLE,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -19,6 +21,8 @@ def register(sub, name):
     p.add_argument("--nside", type=int, default=2048, help="HEALPix Nside (default 2048)")
     p.add_argument("--stokes", choices=("T", "TQU"), default="T", help="T or TQU (default T)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--sky-version", type=int, choices=(1, 2), default=SKY_VERSION,
+                   help="version of the built-in sky (default %(default)s; 1 = the sky before 2026-12-03, kept for old results)")
     p.add_argument("--fwhm", type=float, default=12.0, metavar="ARCMIN",
                    help="beam FWHM of the map (default 12)")
     p.add_argument("--variance", metavar="FILE",
@@ -41,8 +45,10 @@ def run(args):
             if os.path.exists(path):
                 raise FileExistsError(f"{path!r} exists; pass --overwrite to replace it")
     t0 = time.perf_counter()
-    m = synthetic_dust(args.nside, seed=args.seed, stokes=args.stokes, fwhm_arcmin=args.fwhm)
+    m = synthetic_dust(args.nside, seed=args.seed, stokes=args.stokes, fwhm_arcmin=args.fwhm,
+                       version=args.sky_version)
     hdr = {"UNIT": "uK_CMB", "COORDSYS": "G", "FWHM_AM": args.fwhm, "SEED": args.seed,
+           "SKYVER": args.sky_version,
            "COMMENT": "forse synthetic dust (stand-in for Planck GNILC 353 GHz)"}
     io.write_map(args.output, m, overwrite=args.overwrite, header=hdr)
     print(f"wrote {args.output} ({args.stokes}, Nside {args.nside}, {args.fwhm:g}', seed "

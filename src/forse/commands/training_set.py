@@ -15,6 +15,8 @@ EXAMPLE = """examples:
 def register(sub, name):
     import argparse
 
+    from ..sky import SKY_VERSION
+
     p = sub.add_parser(name, help="build train/validation/test patch sets",
                        description=__doc__, epilog=EXAMPLE,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -27,6 +29,8 @@ def register(sub, name):
     p.add_argument("--mask", help="0/1 mask FITS to use instead of the S/N + latitude mask")
     p.add_argument("--nside", type=int, default=2048, help="Nside of the synthetic sky (2048)")
     p.add_argument("--seed", type=int, default=0, help="seed (sky, centres, split, baseline)")
+    p.add_argument("--sky-version", type=int, choices=(1, 2), default=SKY_VERSION,
+                   help="version of the built-in sky (default %(default)s; 1 = the sky before 2026-12-03, kept for old results)")
     p.add_argument("-n", "--n-patches", type=int, default=1000,
                    help="patch positions over the three splits (default 1000)")
     p.add_argument("--npix", type=int, default=320, help="patch side in pixels (320)")
@@ -67,15 +71,16 @@ def run(args):
         sky = {"sky": os.path.basename(args.input)}
         if "SEED" in head:  # written by `forse sky`: the synthetic sky's seed
             sky["sky_seed"] = int(head["SEED"])
+            sky["sky_version"] = int(head.get("SKYVER", 1))  # files before SKYVER: version 1
         lr = io.read_map(args.lr_input, field=(0, 1, 2) if need_pol else 0)[0] if args.lr_input else None
         variance = io.read_map(args.variance, field=0)[0] if args.variance else None
     else:
         from ..sky import noise_variance, synthetic_dust
 
         hr = synthetic_dust(args.nside, seed=args.seed, stokes="TQU" if need_pol else "T",
-                            fwhm_arcmin=args.fwhm_hr)
+                            fwhm_arcmin=args.fwhm_hr, version=args.sky_version)
         lr = None
-        sky = {"sky": "synthetic", "sky_seed": int(args.seed)}
+        sky = {"sky": "synthetic", "sky_seed": int(args.seed), "sky_version": args.sky_version}
         variance = noise_variance(args.nside, "T", fwhm_arcmin=args.fwhm_hr)
         timing["sky"] = time.perf_counter() - t0
     t1 = time.perf_counter()

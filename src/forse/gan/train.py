@@ -392,6 +392,14 @@ def _evaluate(trainer, x, y, cfg, seed=12345, variant="nu"):
     return score(trainer.predict(x), y, variant)
 
 
+def _sky_version(attrs):
+    """Version of the synthetic sky a set was cut from: recorded since version 2 existed; a set
+    from before has version 1, a user map none."""
+    if "sky_version" in attrs:
+        return int(attrs["sky_version"])
+    return 1 if "sky_seed" in attrs or "sky" not in attrs else None
+
+
 def _sky_provenance(attrs):
     """``(sky_seeds, sky)``: the synthetic-sky seeds the training set was cut from, and what the
     sky was. Sets from ``forse training-set`` record ``sky`` ("synthetic" or the input file) and,
@@ -553,6 +561,7 @@ def train(data_dir, out_dir, cfg: TrainConfig | None = None, *, resume=False, ov
         robust=cfg.robust, percentiles=cfg.percentiles,
         training={"command": command, "resumes": _resumes(cfg_path), "data_dir": str(data_dir),
                   "data_seed": attrs.get("seed"), "sky_seeds": sky_seeds, "sky": sky,
+                  "sky_version": _sky_version(attrs),
                   "test_patches": _test_patches(data_dir, attrs),
                   "nside": attrs.get("nside"), "train_patch_npix": attrs.get("npix"),
                   "steps": cfg.steps, "config": cfg.to_dict(), "steps_per_second": rate},
