@@ -49,6 +49,13 @@ def register(subparsers, name):
     p.add_argument("--mixed-precision", action="store_true", help="mixed bfloat16 compute")
     p.add_argument("--deterministic", action="store_true",
                    help="deterministic TensorFlow ops (bit-reproducible runs and resumes)")
+    p.add_argument("--conditional", action="store_true",
+                   help="the discriminator sees the input patch beside the small scales")
+    p.add_argument("--minkowski-weight", type=float, default=0.0, metavar="W",
+                   help="weight of the soft Minkowski-functional term in the generator loss "
+                        "(default 0: ForSE's adversarial loss alone)")
+    p.add_argument("--spectrum-weight", type=float, default=0.0, metavar="W",
+                   help="weight of the log power-spectrum term in the generator loss (default 0)")
     p.add_argument("--name", default="generator", help="file name of the final model")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in "
                    "OUT with its saved settings (only --steps may change)")
@@ -70,7 +77,9 @@ def run(args):
         stochastic=args.stochastic, noise_amplitude=args.noise_amplitude,
         augment=not args.no_augment, robust=not args.minmax, input_stokes=args.input_stokes,
         target_stokes=args.target_stokes, val_patches=args.val_patches, jit_compile=args.xla,
-        mixed_precision=args.mixed_precision, deterministic=args.deterministic, name=args.name)
+        mixed_precision=args.mixed_precision, deterministic=args.deterministic,
+        conditional=args.conditional, minkowski_weight=args.minkowski_weight,
+        spectrum_weight=args.spectrum_weight, name=args.name)
     if args.resume and (Path(args.out) / "config.json").is_file():
         cfg = None  # the saved settings; only --steps may change
     command = "forse train " + " ".join(shlex.quote(a) for a in sys.argv[2:]) \
