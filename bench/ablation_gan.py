@@ -6,7 +6,7 @@ each added term, then all together, same seeds and data; scored on the test spli
 
 Each configuration trains in OUT/NAME (resumable: run the same command again after a kill) with
 the bundled recipe's settings (64^2 crops of the 320^2 patches, width 0.25, batch 16, ForSE+
-input noise 0.1, seed 0; checkpoint every --every steps, the best by the validation nu score is
+input noise 0.1, --seed; checkpoint every --every steps, the best by the validation nu score is
 kept), then ``bench/quality_gan.py`` scores it on the test split (nu headline, min-max beside,
 ceiling, Gaussian baseline, spectrum ratio over ell 300-1000). Prints a markdown table.
 """
@@ -35,16 +35,16 @@ CONFIGS = {
             "spectrum_weight": SPECTRUM_WEIGHT},
 }
 BASE = dict(patch_size=64, width=0.25, batch_size=16, stochastic=True, noise_amplitude=0.1,
-            val_patches=24, seed=0)
+            val_patches=24)
 
 
-def run_one(name, data, out, steps, every):
+def run_one(name, data, out, steps, every, seed):
     from forse.gan import TrainConfig, train
 
     folder = Path(out) / name
     resume = (folder / "config.json").is_file()
     cfg = None if resume else TrainConfig(steps=steps, checkpoint_every=every, name=name,
-                                          **BASE, **CONFIGS[name])
+                                          seed=seed, **BASE, **CONFIGS[name])
     t, c = time.perf_counter(), time.process_time()
     summary = train(data, folder, cfg, resume=resume, steps=steps, progress=False,
                     command=f"python bench/ablation_gan.py ({name})")
@@ -74,15 +74,16 @@ def main(argv=None):
     ap.add_argument("--steps", type=int, default=1200, help="step budget of every configuration")
     ap.add_argument("--every", type=int, default=200, help="checkpoint (and validation) interval")
     ap.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
+    ap.add_argument("--seed", type=int, default=0, help="training seed of every configuration")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
     import quality_gan
 
     results = {}
     for name in args.configs:
-        model, info = run_one(name, args.data, args.out, args.steps, args.every)
+        model, info = run_one(name, args.data, args.out, args.steps, args.every, args.seed)
         info["quality"] = quality_gan.main(["--data", args.data, "--model", str(model)])
-        info["settings"] = dict(BASE, **CONFIGS[name], steps=args.steps)
+        info["settings"] = dict(BASE, **CONFIGS[name], steps=args.steps, seed=args.seed)
         results[name] = info
         print(f"{name}: {info['wall_s']:.0f} s wall, {info['cpu_s']:.0f} s CPU", flush=True)
     text = table(results)
