@@ -1,13 +1,22 @@
 """Atomic file output, the one mechanism every writer in forse uses: write to a temporary file
-in the destination folder, then ``os.replace`` it onto the final name, so a reader (or a run
-killed half-way, or a full disk) never leaves a partial file under the final name."""
+in the destination folder, then move it onto the final name, so a reader (or a run killed
+half-way, or a full disk) never leaves a partial file under the final name.
+
+Without ``overwrite`` the move is exclusive (a hard link, which fails if the name exists): of two
+writers started together only one succeeds. Temporary files that a killed write left behind are
+removed by the next write to the same name."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import re
 import tempfile
+import time
 from pathlib import Path
+
+_STARTED = time.time()  # temporaries older than this process belong to no running write of ours
 
 
 def _file_mode() -> int:
@@ -16,12 +25,51 @@ def _file_mode() -> int:
     return 0o666 & ~mask  # what a plain open() gives; mkstemp makes 0600 files
 
 
-@contextlib.contextmanager
-def replacing(path, suffix: str = ".tmp", fsync: bool = False):
-    """Yield a temporary path beside ``path``; when the block succeeds it becomes ``path``
-    (ordinary permissions, atomic rename), when it fails it is removed. ``suffix`` ends the
-    temporary name (some writers choose the format by extension: ``.fits``, ``.keras``)."""
+def clean_stale(path, suffix: str = ".tmp") -> list[Path]:
+    """Remove forse's temporaries for ``path`` (``.NAME.XXXXXXXX<suffix>``, as ``replacing``
+    makes them) older than this process: what a killed write left behind."""
     path = Path(path)
+    pattern = re.compile(re.escape(f".{path.name}.") + r"[A-Za-z0-9_]{8}" + re.escape(suffix))
+    gone = []
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(path.parent):
+            if pattern.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
+                with contextlib.suppress(OSError):
+                    if entry.stat(follow_symlinks=False).st_mtime < _STARTED:
+                        os.unlink(entry.path)
+                        gone.append(Path(entry.path))
+    return gone
+
+
+def publish(tmp, path, *, overwrite: bool = True) -> None:
+    """Give a finished temporary file the usual permissions and move it to ``path``; without
+    ``overwrite``, only if ``path`` does not exist by then (FileExistsError otherwise)."""
+    os.chmod(tmp, _file_mode())
+    if overwrite:
+        os.replace(tmp, path)
+        return
+    try:
+        os.link(tmp, path)  # atomic and exclusive: fails if another writer got there first
+    except FileExistsError:
+        raise FileExistsError(errno.EEXIST, "another writer created it while this one ran",
+                              str(path)) from None
+    except OSError:  # a file system without hard links: check, then rename
+        if os.path.lexists(path):
+            raise FileExistsError(errno.EEXIST, "another writer created it while this one ran",
+                                  str(path)) from None
+        os.replace(tmp, path)
+        return
+    os.unlink(tmp)
+
+
+@contextlib.contextmanager
+def replacing(path, suffix: str = ".tmp", fsync: bool = False, overwrite: bool = True):
+    """Yield a temporary path beside ``path``; when the block succeeds it becomes ``path``
+    (ordinary permissions, atomic rename; exclusive without ``overwrite``), when it fails it is
+    removed. ``suffix`` ends the temporary name (some writers choose the format by extension:
+    ``.fits``, ``.keras``)."""
+    path = Path(path)
+    clean_stale(path, suffix)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     os.close(fd)
     try:
@@ -29,8 +77,7 @@ def replacing(path, suffix: str = ".tmp", fsync: bool = False):
         if fsync:
             with open(tmp, "rb") as f:
                 os.fsync(f.fileno())
-        os.chmod(tmp, _file_mode())
-        os.replace(tmp, path)
+        publish(tmp, path, overwrite=overwrite)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
