@@ -35,7 +35,7 @@ def _healpix_hdu(path):
                     if isinstance(hdu, fits.BinTableHDU) and "NSIDE" in hdu.header:
                         _check_table(path, hdu)
                         return index, hdu.header.copy(), len(hdu.columns)
-    except (OSError, IndexError, KeyError, TypeError) as exc:
+    except (OSError, EOFError, IndexError, KeyError, TypeError) as exc:
         raise ValueError(f"`path` {str(path)!r} is not a readable FITS file ({exc})") from None
     raise ValueError(f"`path` {str(path)!r} is not a HEALPix FITS map: no binary table HDU "
                      "with an NSIDE keyword")
@@ -45,8 +45,10 @@ def _check_table(path, hdu):
     head = hdu.header
     info = hdu.fileinfo()
     need = info["datLoc"] + head["NAXIS1"] * head["NAXIS2"]
+    with open(path, "rb") as f:
+        packed = f.read(2) == b"\x1f\x8b"  # gzip: the size on disk says nothing
     have = os.path.getsize(path)
-    if have < need:
+    if not packed and have < need:
         raise ValueError(f"`path` {str(path)!r} is truncated: its HEALPix table needs {need} "
                          f"bytes, the file has {have}")
     if str(head.get("INDXSCHM", "IMPLICIT")).strip().upper() == "EXPLICIT":
@@ -91,8 +93,12 @@ def read_map(path, field=None):
     single = np.ndim(fields) == 0
     with warnings.catch_warnings(), contextlib.redirect_stdout(StringIO()):
         warnings.simplefilter("ignore")  # healpy chatters about ordering conversion
-        maps = hp.read_map(str(path), field=int(wanted[0]) if single else tuple(int(f) for f in wanted),
-                           dtype=np.float64, nest=False, hdu=hdu)
+        try:
+            maps = hp.read_map(str(path), field=int(wanted[0]) if single else
+                               tuple(int(f) for f in wanted), dtype=np.float64, nest=False, hdu=hdu)
+        except (OSError, EOFError, ValueError) as exc:  # e.g. a truncated gzip file
+            raise ValueError(f"`path` {str(path)!r} could not be read as a HEALPix map "
+                             f"({' '.join(str(exc).split())})") from None
     maps = np.asarray(maps, dtype=np.float64)
     nside_of(maps.shape[-1], "path")
     bad = ~np.isfinite(maps) | (maps == hp.UNSEEN)

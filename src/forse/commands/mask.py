@@ -33,7 +33,8 @@ def check(args):
 
     for flag, path in (("MAP", args.map), ("VARIANCE", args.variance)):
         c.input_file(path, flag)
-    c.positive(args.snr, "--snr", hi=1e9)
+    if not 0 <= args.snr < 1e9:
+        raise ValueError(f"--snr must be a number >= 0, got {args.snr:g}")
     if not 0 <= args.smooth_fwhm <= 180:
         raise ValueError(f"--smooth-fwhm must be in [0, 180] degrees, got {args.smooth_fwhm:g}")
     if not 0 < args.cut < 1:

@@ -80,7 +80,8 @@ def check(args):
         raise ValueError(f"--min-coverage must be in (0, 1], got {args.min_coverage:g}")
     if not 0 <= args.bmin < 90:
         raise ValueError(f"--bmin must be in [0, 90) degrees, got {args.bmin:g}")
-    c.positive(args.snr, "--snr", hi=1e9)
+    if not 0 <= args.snr < 1e9:
+        raise ValueError(f"--snr must be a number >= 0, got {args.snr:g}")
     per = args.npix ** 2 * 4 * 4 * (2 if args.stokes == "QU" else 1)  # 4 float32 datasets
     c.output_folder(args.output, "--output", overwrite=True, nbytes=args.n_patches * per)
     if not args.overwrite and Path(args.output).is_dir():
