@@ -43,8 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _message(exc: BaseException) -> str:
     """One line: an OSError as "'path': what went wrong", anything else as its text."""
-    if isinstance(exc, OSError) and exc.strerror and exc.filename:
-        text = f"{exc.filename!r}: {exc.strerror}"
+    if isinstance(exc, OSError) and exc.strerror:
+        text = f"{exc.filename!r}: {exc.strerror}" if exc.filename else exc.strerror
     else:
         text = str(exc) or type(exc).__name__
     return " ".join(text.split())

@@ -444,8 +444,8 @@ def extend(m, *, input_fwhm_arcmin=80.0, nside_out=None, model=None, layout="reg
         raise ValueError(f"`blend_power` must be >= 1, got {blend_power!r}")
     batch_size = integer(batch_size, "batch_size", 1, 4096)
     seed = _checks.seed(seed)
-    tiling._check(size_deg, overlap_deg)
     nside_out = _output_nside(maps, nside_out)
+    tiling._check(size_deg, overlap_deg)
     # the cards (JSON) before the generators (TensorFlow): a bad model fails in a second
     card = model_cards(model, stokes, pol_mode)["T"]
     fwhm_hr = float(card["fwhm_hr_arcmin"])

@@ -202,8 +202,14 @@ def write_map(path, maps, *, overwrite=False, header=None, nest=False, dtype=Non
     head = _table_header(rows.shape[1], names, dtype, unit, coord, nest, cards)
     opener = gzip.open if path.name.endswith(".gz") else open  # healpy reads either
     # exclusive without overwrite: of two writers started together, one fails
-    with replacing(path, suffix=".tmp.fits", overwrite=overwrite) as tmp, opener(tmp, "wb") as f:
-        f.write(fits.PrimaryHDU().header.tostring().encode("ascii"))
-        f.write(head.tostring().encode("ascii"))
-        _write_rows(f, rows, dtype, head["NAXIS2"])
+    try:
+        with replacing(path, suffix=".tmp.fits", overwrite=overwrite) as tmp, \
+                opener(tmp, "wb") as f:
+            f.write(fits.PrimaryHDU().header.tostring().encode("ascii"))
+            f.write(head.tostring().encode("ascii"))
+            _write_rows(f, rows, dtype, head["NAXIS2"])
+    except OSError as exc:  # a full disk, a read-only folder...: say which file
+        if exc.filename or not exc.errno:
+            raise
+        raise type(exc)(exc.errno, exc.strerror or str(exc), str(path)) from exc
     return path
