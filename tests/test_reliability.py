@@ -275,9 +275,14 @@ def test_validate_names_a_constant_map(tmp_path):
         validate(np.zeros(12 * 16 * 16), out_dir=None, figures=False, progress=False)
 
 
-def test_cli_messages_say_overwrite_flag_not_the_api_argument(tmp_path, capsys):
-    (tmp_path / "a.fits").write_text("x")
-    assert main(["sky", "-o", str(tmp_path / "a.fits"), "--nside", "16"]) == 2
+def test_cli_messages_say_overwrite_flag_not_the_api_argument(sky64, tmp_path, capsys):
+    (tmp_path / "m.fits").write_text("x")
+    assert main(["mask", str(sky64), str(sky64), "-o", str(tmp_path / "m.fits")]) == 2
+    err = capsys.readouterr().err
+    assert "--overwrite" in err and "overwrite=True" not in err
+    (tmp_path / "ts").mkdir()
+    (tmp_path / "ts" / "train.h5").write_text("x")
+    assert main(["training-set", "-o", str(tmp_path / "ts"), "--nside", "16"]) == 2
     err = capsys.readouterr().err
     assert "--overwrite" in err and "overwrite=True" not in err
 

@@ -42,7 +42,7 @@ import healpy as hp
 import numpy as np
 
 from ._checks import nside_of, positive
-from ._atomic import clean_stale, publish
+from ._atomic import clean_stale, publish, replacing
 from .masks import valid_pixels
 
 __all__ = ["build", "load", "to_forse_npy", "TrainingSet", "SPLITS", "patch_radius_deg"]
@@ -532,23 +532,17 @@ def to_forse_npy(training_set, out_path, *, first="hr", overwrite=False, chunk=6
         raise FileExistsError(f"{str(out_path)!r} exists; pass overwrite=True to replace it")
     n = len(ts)
     npix = ts.hr.shape[1]
-    fd, tmp = tempfile.mkstemp(dir=out_path.parent, prefix=f".{out_path.name}.", suffix=".npy")
-    os.close(fd)
     try:
-        arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(2, n, npix, npix))
-        for s in range(0, n, chunk):
-            sl = slice(s, min(n, s + chunk))
-            lr = ts.lr[sl]
-            tg = ts.target[sl]
-            arr[0, sl] = tg * lr if first == "hr" else tg
-            arr[1, sl] = lr
-        arr.flush()
-        del arr
-        publish(tmp, out_path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        with replacing(out_path, suffix=".npy", overwrite=overwrite) as tmp:
+            arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(2, n, npix, npix))
+            for s in range(0, n, chunk):
+                sl = slice(s, min(n, s + chunk))
+                lr = ts.lr[sl]
+                tg = ts.target[sl]
+                arr[0, sl] = tg * lr if first == "hr" else tg
+                arr[1, sl] = lr
+            arr.flush()
+            del arr
     finally:
         if ts is not training_set:
             ts.close()
