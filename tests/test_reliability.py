@@ -10,7 +10,6 @@ import sys
 import time
 from pathlib import Path
 
-import healpy as hp
 import numpy as np
 import pytest
 

@@ -15,7 +15,7 @@ from io import StringIO
 from pathlib import Path
 
 import healpy as hp
-from ._atomic import publish, replacing
+from ._atomic import replacing
 import numpy as np
 from astropy.io import fits
 

@@ -147,8 +147,7 @@ def check(args):
 
     _check_numbers(args)
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise NotADirectoryError(f"OUT {args.out!r} is a file, expected a folder")
+    c.output_folder(out, "OUT", overwrite=True)  # not a file, inside a writable folder
     if args.resume and args.overwrite:
         raise ValueError("--resume and --overwrite exclude each other")
     if args.resume:

@@ -41,12 +41,6 @@ def add_input_noise(x, amplitude: float, rng: np.random.Generator) -> np.ndarray
     return _rescale(noisy, robust=False)
 
 
-def _umask_mode() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask  # what a plain open() would give; mkstemp makes 0600 files
-
-
 def _atomic_json(path: Path, obj) -> None:
     write_json(path, obj, indent=2, sort_keys=True, default=_json_default)
 
