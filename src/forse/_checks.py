@@ -70,10 +70,9 @@ def integer(value, name: str, lo=None, hi=None) -> int:
     """An int (not a bool, not 1.5) within [lo, hi]."""
     ok = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
     if not ok or (lo is not None and value < lo) or (hi is not None and value > hi):
-        want = "an integer" + (f" >= {lo}" if lo is not None and hi is None else "") + \
-            (f" in [{lo}, {hi}]" if lo is not None and hi is not None else "") + \
-            (f" <= {hi}" if hi is not None and lo is None else "")
-        raise ValueError(f"{label(name)} must be {want}, got {value!r}")
+        bound = (f" in [{lo}, {hi}]" if lo is not None and hi is not None else
+                 f" >= {lo}" if lo is not None else f" <= {hi}" if hi is not None else "")
+        raise ValueError(f"{label(name)} must be an integer{bound}, got {value!r}")
     return int(value)
 
 

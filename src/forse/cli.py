@@ -66,7 +66,7 @@ def main(argv=None) -> int:
             raise
         print(f"forse {args.command}: interrupted", file=sys.stderr)
         return 130
-    except (ValueError, TypeError, KeyError, OSError) as exc:
+    except (ValueError, TypeError, OSError) as exc:
         if debug:
             raise
         print(f"forse {args.command}: error: {_message(exc)}", file=sys.stderr)

@@ -28,8 +28,7 @@ import warnings
 import healpy as hp
 import numpy as np
 
-from . import parallel, projection, sht, tiling
-from . import _checks
+from . import _checks, parallel, projection, sht, tiling
 from ._checks import integer, nside_of, positive
 
 STAGES = ("read", "smooth", "project", "infer", "normalize", "backproject", "calibrate", "write")

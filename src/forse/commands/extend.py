@@ -75,7 +75,6 @@ def check(args) -> list[str]:
     from .. import _checks as c
     from ..extend import min_nside, model_cards
     from ..io import _healpix_hdu
-    from ..tiling import _check as check_tiling
 
     c.input_file(args.input, "INPUT")
     ncol = _healpix_hdu(args.input)[2]
@@ -86,8 +85,8 @@ def check(args) -> list[str]:
     c.nside(args.nside, "--nside")
     c.positive(args.size, "--size", hi=89.9)
     if not 0 <= args.overlap < args.size:
-        raise ValueError(f"--overlap must be in [0, --size={args.size:g}) degrees, got {args.overlap:g}")
-    check_tiling(args.size, args.overlap)
+        raise ValueError(f"--overlap must be in [0, --size={args.size:g}) degrees, got "
+                         f"{args.overlap:g}")
     card = model_cards(args.model, "TQU" if ncol >= 3 else "T", args.pol_mode)["T"]
     fwhm_hr, px = float(card["fwhm_hr_arcmin"]), float(card["pixel_arcmin"])
     if args.input_fwhm <= fwhm_hr:
