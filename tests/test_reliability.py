@@ -356,7 +356,7 @@ def test_training_set_on_a_full_disk_fails_cleanly(tmp_path):
                         "--fwhm-lr", "240", "--quiet", "--bmin", "0"], cwd=tmp_path, text=True,
                        capture_output=True, timeout=300)
     assert r.returncode == 2, r.stderr[-2000:]  # not 139 (segmentation fault)
-    one_line_error(r.stderr, "File too large")
+    one_line_error(r.stderr, "train.h5': File too large")
     assert list((tmp_path / "ts").iterdir()) == []  # no temporary left behind
 
 

@@ -142,13 +142,15 @@ class _Writer:
     def add(self, hr, lr, target, gauss, lon, lat, comp):
         k = min(len(hr), self.n - self.count)
         s = slice(self.count, self.count + k)
-        self.f["hr"][s] = hr[:k]
-        self.f["lr"][s] = lr[:k]
-        self.f["target"][s] = target[:k]
-        self.f["gauss"][s] = gauss[:k]
-        self.f["lon_deg"][s] = lon[:k]
-        self.f["lat_deg"][s] = lat[:k]
-        self.f["component"][s] = comp[:k]
+        data = {"hr": hr, "lr": lr, "target": target, "gauss": gauss, "lon_deg": lon,
+                "lat_deg": lat, "component": comp}
+        try:
+            for name, x in data.items():
+                self.f[name][s] = x[:k]
+        except OSError as exc:  # HDF5's text is a paragraph: name the file and the cause
+            if not exc.errno:
+                raise
+            raise OSError(exc.errno, os.strerror(exc.errno), str(self.path)) from exc
         self.count += k
         return k
 
