@@ -86,7 +86,8 @@ def check(args):
     c.output_folder(args.output, "--output", overwrite=True, nbytes=args.n_patches * per)
     if not args.overwrite and Path(args.output).is_dir():
         for split in ("train", "validation", "test"):
-            c.output_file(Path(args.output) / f"{split}.h5", "--output", overwrite=False)
+            for ext in (".h5", ".npy") if args.npy else (".h5",):
+                c.output_file(Path(args.output) / f"{split}{ext}", "--output", overwrite=False)
 
 
 def run(args):
