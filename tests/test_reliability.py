@@ -325,6 +325,14 @@ def test_absurd_sizes_are_refused_with_the_size():
         projection.healpix_to_patches(m, [0.0], [0.0], npix=2**20, pixel_arcmin=1e-3)
 
 
+def test_a_map_too_large_for_this_machine_is_refused_before_the_work(tmp_path, monkeypatch,
+                                                                      capsys):
+    monkeypatch.setattr(_checks, "physical_memory", lambda: 2**30)  # a 1 GiB machine
+    assert main(["sky", "-o", str(tmp_path / "a.fits"), "--nside", "2048"]) == 2
+    one_line_error(capsys.readouterr().err, "--nside=2048 needs 1.1 GiB", "1.0 GiB of memory")
+    assert not any(tmp_path.iterdir())
+
+
 # ------------------------------------------------------------------ 12.10: negative intensity
 def test_negative_intensity_map_warns(tiny, stop_at_load):
     from forse.sky import synthetic_dust

@@ -118,6 +118,13 @@ def memory(nbytes: float, name: str, value, what: str) -> None:
                          f"more than this machine's {have / 2**30:.1f} GiB of memory")
 
 
+def map_memory(nside: int, fields: int, name: str) -> None:
+    """A lower bound for a full-sky job (input, output and harmonic coefficients: 24 bytes per
+    pixel and field), refused before the work when this machine cannot hold even that."""
+    memory(24.0 * 12 * nside * nside * fields, name, nside,
+           f"{fields} field(s) at Nside {nside} (at least)")
+
+
 def ascii_text(text) -> str:
     """``text`` in printable ASCII, other characters escaped (``'map ☃.fits'`` -> ``'map
     \\u2603.fits'``): FITS header values allow nothing else."""

@@ -55,6 +55,7 @@ def check(args):
 
     card = model_cards(None, args.stokes, args.pol_mode)["T"]
     c.nside(args.nside, "--nside")
+    c.map_memory(args.nside, len(args.stokes), "--nside")
     if args.nside < min_nside(card):
         raise ValueError(f"--nside {args.nside} is too coarse for the bundled models' "
                          f"{card['fwhm_hr_arcmin']:g}' beam: expected --nside "

@@ -83,6 +83,7 @@ def check(args) -> list[str]:
     c.integer(args.realizations, "--realizations", 1, 100_000)
     c.integer(args.batch_size, "--batch-size", 1, 4096)
     c.nside(args.nside, "--nside")
+    c.map_memory(args.nside, 3 if ncol >= 3 else 1, "--nside")
     c.positive(args.size, "--size", hi=89.9)
     if not 0 <= args.overlap < args.size:
         raise ValueError(f"--overlap must be in [0, --size={args.size:g}) degrees, got "

@@ -37,6 +37,7 @@ def check(args):
     from .. import _checks as c
 
     c.nside(args.nside, "--nside")
+    c.map_memory(args.nside, len(args.stokes), "--nside")
     c.seed(args.seed, "--seed")
     c.positive(args.fwhm, "--fwhm", hi=6000.0)
     c.positive(args.depth, "--depth", hi=1e9)
