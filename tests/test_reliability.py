@@ -236,8 +236,16 @@ def test_stale_temporaries_of_a_killed_write_are_removed(tmp_path):
     for p in (stale, other):
         os.utime(p, (old, old))
     os.utime(live, (_atomic._STARTED + 60, _atomic._STARTED + 60))
-    io.write_map(path, np.zeros(12 * 4 * 4))
-    assert not stale.exists() and live.exists() and other.exists() and path.exists()
+    held = tmp_path / ".m.fits.ijkl9012.tmp.fits"  # old, but a running write holds its lock
+    held.write_bytes(b"x")
+    os.utime(held, (old, old))
+    import fcntl
+
+    with open(held, "rb") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        io.write_map(path, np.zeros(12 * 4 * 4))
+    assert not stale.exists() and path.exists()
+    assert live.exists() and other.exists() and held.exists()
 
 
 # ------------------------------------------------------------------ 12.4: validate

@@ -4,7 +4,7 @@ half-way, or a full disk) never leaves a partial file under the final name.
 
 Without ``overwrite`` the move is exclusive (a hard link, which fails if the name exists): of two
 writers started together only one succeeds. Temporary files that a killed write left behind are
-removed by the next write to the same name."""
+removed by the next write to the same name (a live write holds a lock on its own)."""
 from __future__ import annotations
 
 import contextlib
@@ -16,6 +16,11 @@ import tempfile
 import time
 from pathlib import Path
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX
+    fcntl = None
+
 _STARTED = time.time()  # temporaries older than this process belong to no running write of ours
 
 
@@ -25,19 +30,41 @@ def _file_mode() -> int:
     return 0o666 & ~mask  # what a plain open() gives; mkstemp makes 0600 files
 
 
+def _lock(fd) -> bool:
+    """Try to take the exclusive lock of an open temporary: False when a live writer holds it.
+    The lock goes with the process, so a killed write leaves its temporary unlocked."""
+    if fcntl is None:  # pragma: no cover - not POSIX: the age rule alone
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+    except OSError:  # a file system without locks: the age rule alone
+        return True
+
+
 def clean_stale(path, suffix: str = ".tmp") -> list[Path]:
     """Remove forse's temporaries for ``path`` (``.NAME.XXXXXXXX<suffix>``, as ``replacing``
-    makes them) older than this process: what a killed write left behind."""
+    makes them) that no running write holds and that are older than this process: what a
+    killed write left behind."""
     path = Path(path)
     pattern = re.compile(re.escape(f".{path.name}.") + r"[A-Za-z0-9_]{8}" + re.escape(suffix))
     gone = []
     with contextlib.suppress(OSError):
         for entry in os.scandir(path.parent):
-            if pattern.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
-                with contextlib.suppress(OSError):
-                    if entry.stat(follow_symlinks=False).st_mtime < _STARTED:
+            if not (pattern.fullmatch(entry.name) and entry.is_file(follow_symlinks=False)):
+                continue
+            with contextlib.suppress(OSError):
+                if entry.stat(follow_symlinks=False).st_mtime >= _STARTED:
+                    continue
+                fd = os.open(entry.path, os.O_RDONLY)
+                try:
+                    if _lock(fd):
                         os.unlink(entry.path)
                         gone.append(Path(entry.path))
+                finally:
+                    os.close(fd)
     return gone
 
 
@@ -71,7 +98,7 @@ def replacing(path, suffix: str = ".tmp", fsync: bool = False, overwrite: bool =
     path = Path(path)
     clean_stale(path, suffix)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-    os.close(fd)
+    _lock(fd)  # held until the end: another process's clean_stale leaves this one alone
     try:
         yield tmp
         if fsync:
@@ -82,6 +109,8 @@ def replacing(path, suffix: str = ".tmp", fsync: bool = False, overwrite: bool =
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    finally:
+        os.close(fd)
 
 
 def write_text(path, text: str, *, fsync: bool = False) -> Path:

@@ -125,7 +125,7 @@ class _Writer:
         clean_stale(self.path, ".tmp")
         fd, self.tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.",
                                         suffix=".tmp")
-        os.close(fd)
+        os.close(fd)  # HDF5 locks the file while it writes: another run's clean_stale skips it
         # no chunk cache: whole chunks go straight to disk, so a write that fails (full disk)
         # fails in add(), not later in a close that HDF5 retries at exit
         self.f = h5py.File(self.tmp, "w", rdcc_nbytes=0)
