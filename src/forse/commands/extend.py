@@ -136,8 +136,8 @@ def run(args):
                              nside_out=args.nside, pol_mode=args.pol_mode, layout=args.layout,
                              stochastic=not args.deterministic, calibrate=args.calibration,
                              blend=args.blend)
-        # FITS values are printable ASCII: a name like 'map ☃.fits' is stored escaped
-        meta = {k: ascii_text(v) if isinstance(v, str) else v for k, v in meta.items()}
+        # FITS values are printable ASCII on one card: a name like 'map ☃.fits' is stored escaped
+        meta = {k: ascii_text(v)[:68] if isinstance(v, str) else v for k, v in meta.items()}
         meta["INPUT"] = ascii_text(os.path.basename(args.input))[:60]
         for key in ("UNIT", "COORDSYS"):
             if header.get(key):
