@@ -264,4 +264,4 @@ def test_cli_sky_mask_training_set(tmp_path, capsys):
     assert main(["training-set", "-o", str(tmp_path / "t2"), "--nside", "32", "-n", "10",
                  "--npix", "16", "--pixel", "40", "--fwhm-hr", "60", "--fwhm-lr", "50",
                  "--quiet"]) == 2
-    assert "fwhm_lr_arcmin" in capsys.readouterr().err
+    assert "--fwhm-lr (50) must be larger than --fwhm-hr (60)" in capsys.readouterr().err

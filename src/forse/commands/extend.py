@@ -23,7 +23,9 @@ def register(sub, name):
                    help="output FITS; with --realizations N > 1, files OUTPUT_r000.fits ...")
     p.add_argument("--input-fwhm", type=float, default=80.0, metavar="ARCMIN",
                    help="beam FWHM of the input map (default 80)")
-    p.add_argument("--nside", type=int, default=2048, help="output Nside (default 2048)")
+    p.add_argument("--nside", type=int, default=2048,
+                   help="output Nside, a power of two; the bundled 12' models need 1024 or more "
+                        "(pixels of at most 6'), up to 8192; 2048 (default) is their native Nside")
     p.add_argument("--model", default=None,
                    help="bundled model name or .keras path (default: the bundled dust models)")
     p.add_argument("--layout", choices=("regular", "adaptive"), default="regular")
@@ -67,17 +69,50 @@ def output_names(output: str, n: int) -> list[str]:
     return [f"{root}_r{i:03d}{ext or '.fits'}" for i in range(n)]
 
 
+def check(args) -> list[str]:
+    """Every argument, the input's header, the model cards and the outputs, before TensorFlow
+    loads and before anything is written; returns the output names."""
+    from .. import _checks as c
+    from ..extend import min_nside, model_cards
+    from ..io import _healpix_hdu
+
+    c.input_file(args.input, "INPUT")
+    ncol = _healpix_hdu(args.input)[2]
+    c.positive(args.input_fwhm, "--input-fwhm", hi=6000.0)
+    c.seed(args.seed, "--seed")
+    c.integer(args.realizations, "--realizations", 1, 100_000)
+    c.integer(args.batch_size, "--batch-size", 1, 4096)
+    c.nside(args.nside, "--nside")
+    c.map_memory(args.nside, 3 if ncol >= 3 else 1, "--nside")
+    c.positive(args.size, "--size", hi=89.9)
+    if not 0 <= args.overlap < args.size:
+        raise ValueError(f"--overlap must be in [0, --size={args.size:g}) degrees, got "
+                         f"{args.overlap:g}")
+    card = model_cards(args.model, "TQU" if ncol >= 3 else "T", args.pol_mode)["T"]
+    fwhm_hr, px = float(card["fwhm_hr_arcmin"]), float(card["pixel_arcmin"])
+    if args.input_fwhm <= fwhm_hr:
+        raise ValueError(f"--input-fwhm must be larger than the model's {fwhm_hr:g}' output beam, "
+                         f"got {args.input_fwhm:g}")
+    if args.nside < min_nside(card):
+        raise ValueError(f"--nside {args.nside} is too coarse for the model's {fwhm_hr:g}' beam: "
+                         f"expected --nside {min_nside(card)} or more (a power of two)")
+    if round(args.size * 60.0 / px) % 4:
+        raise ValueError(f"--size {args.size:g} gives {round(args.size * 60.0 / px)}-pixel patches "
+                         f"at the model's {px:g}' pixels; expected a multiple of 4 pixels")
+    names = output_names(args.output, args.realizations)
+    nbytes = 12 * args.nside ** 2 * (3 if ncol >= 3 else 1) * (8 if args.float64 else 4)
+    for name in names:
+        c.output_file(name, "--output", overwrite=args.overwrite, nbytes=nbytes,
+                      inputs=[args.input])
+    return names
+
+
 def run(args):
+    names = check(args)
     from .. import io, parallel
+    from .._checks import ascii_text
     from ..extend import Timings, extend, output_header
 
-    if args.realizations < 1:
-        raise ValueError(f"--realizations must be >= 1, got {args.realizations}")
-    names = output_names(args.output, args.realizations)
-    if not args.overwrite:
-        for name in names:
-            if os.path.exists(name):
-                raise FileExistsError(f"output {name!r} exists; pass --overwrite to replace it")
     comm = parallel.world()
     # Many realizations: whole realizations per rank; few: patches of each realization over ranks.
     by_real = comm is not None and args.realizations >= parallel.size(comm)
@@ -101,7 +136,9 @@ def run(args):
                              nside_out=args.nside, pol_mode=args.pol_mode, layout=args.layout,
                              stochastic=not args.deterministic, calibrate=args.calibration,
                              blend=args.blend)
-        meta["INPUT"] = os.path.basename(args.input)[:60]
+        # FITS values are printable ASCII on one card: a name like 'map ☃.fits' is stored escaped
+        meta = {k: ascii_text(v)[:68] if isinstance(v, str) else v for k, v in meta.items()}
+        meta["INPUT"] = ascii_text(os.path.basename(args.input))[:60]
         for key in ("UNIT", "COORDSYS"):
             if header.get(key):
                 meta[key] = header[key]

@@ -62,10 +62,115 @@ def register(subparsers, name):
     p.add_argument("--overwrite", action="store_true", help="start again in an OUT that has "
                    "checkpoints")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(_defaults={a.dest: a.default for a in p._actions})
     return p
 
 
+# flag -> TrainConfig field, for the settings a --resume must not change
+FIELDS = {"--patch-size": "patch_size", "--width": "width", "--batch-size": "batch_size",
+          "--learning-rate": "learning_rate", "--beta1": "beta_1", "--swap-prob": "swap_prob",
+          "--d-steps": "d_steps", "--g-steps": "g_steps", "--seed": "seed",
+          "--checkpoint-every": "checkpoint_every", "--keep": "keep", "--log-every": "log_every",
+          "--noise-amplitude": "noise_amplitude", "--input-stokes": "input_stokes",
+          "--target-stokes": "target_stokes", "--val-patches": "val_patches", "--name": "name"}
+SWITCHES = {"--no-label-smoothing": ("label_smoothing", False), "--stochastic": ("stochastic", True),
+            "--no-augment": ("augment", False), "--minmax": ("robust", False),
+            "--xla": ("jit_compile", True), "--mixed-precision": ("mixed_precision", True),
+            "--deterministic": ("deterministic", True)}
+
+
+def _check_numbers(args):
+    from .. import _checks as c
+
+    for flag, lo in (("--patch-size", 4), ("--batch-size", 1), ("--d-steps", 0),
+                     ("--g-steps", 1), ("--checkpoint-every", 1), ("--keep", 1),
+                     ("--log-every", 1), ("--val-patches", 1)):
+        c.integer(getattr(args, flag[2:].replace("-", "_")), flag, lo, 1 << 20)
+    if args.steps is not None:
+        c.integer(args.steps, "--steps", 1)
+    if args.patch_size % 4:
+        raise ValueError(f"--patch-size must be a multiple of 4, got {args.patch_size}")
+    c.seed(args.seed, "--seed")
+    c.positive(args.width, "--width", hi=8.0)
+    c.positive(args.learning_rate, "--learning-rate", hi=1.0)
+    if not 0 <= args.beta1 < 1:
+        raise ValueError(f"--beta1 must be in [0, 1), got {args.beta1:g}")
+    if not 0 <= args.swap_prob <= 1:
+        raise ValueError(f"--swap-prob must be in [0, 1], got {args.swap_prob:g}")
+    if not 0 <= args.noise_amplitude < 10:
+        raise ValueError(f"--noise-amplitude must be in [0, 10), got {args.noise_amplitude:g}")
+    c.file_name(args.name, "--name")
+
+
+def _check_data(args):
+    import h5py
+
+    from .. import _checks as c
+
+    if not Path(args.data).is_dir():
+        raise FileNotFoundError(f"DATA {args.data!r} is not a folder (expected the output of "
+                                "`forse training-set`)")
+    for split in ("train", "validation", "test"):
+        path = Path(args.data) / f"{split}.h5"
+        if split == "train" or path.exists():
+            c.input_file(path, "DATA")
+            try:
+                with h5py.File(path, "r") as f:
+                    missing = [d for d in ("lr", "target") if d not in f]
+            except OSError as exc:
+                raise ValueError(f"DATA {str(path)!r} is not a readable HDF5 file "
+                                 f"({' '.join(str(exc).split())})") from None
+            if missing:
+                raise ValueError(f"DATA {str(path)!r} is not a forse training set: no {missing}")
+
+
+def _check_resume(args, out: Path):
+    """--resume continues a run with its saved settings: a flag that changes one is refused
+    (as the Python API refuses a different ``cfg``), and so is a folder with nothing to resume."""
+    ck = out / "checkpoints"
+    if not (out / "config.json").is_file() or not ck.is_dir() or \
+            not any(p.name.startswith("ckpt-") for p in ck.iterdir()):
+        raise FileNotFoundError(f"--resume: {str(out)!r} has no checkpoint to resume from; "
+                                "start without --resume")
+    saved = json.loads((out / "config.json").read_text())["config"]
+    given = {k for k, v in args._defaults.items() if getattr(args, k, v) != v}
+    changed = []
+    for flag, field in FIELDS.items():
+        dest = flag[2:].replace("-", "_")
+        if dest in given and getattr(args, dest) != saved.get(field):
+            changed.append(f"{flag} {getattr(args, dest)!r} (saved {saved.get(field)!r})")
+    for flag, (field, on) in SWITCHES.items():
+        if flag[2:].replace("-", "_") in given and saved.get(field) != on:
+            changed.append(f"{flag} (saved {field}={saved.get(field)!r})")
+    if changed:
+        raise ValueError(f"--resume keeps the saved settings of {str(out)!r}; only --steps may "
+                         f"change, got {', '.join(changed)}")
+
+
+def check(args):
+    """Every flag, the training set and the output folder, before TensorFlow loads and before
+    anything is written."""
+    from .. import _checks as c
+
+    _check_numbers(args)
+    out = Path(args.out)
+    c.output_folder(out, "OUT", overwrite=True)  # not a file, inside a writable folder
+    if args.resume and args.overwrite:
+        raise ValueError("--resume and --overwrite exclude each other")
+    if args.resume:
+        _check_resume(args, out)
+    else:
+        _check_data(args)
+        for ext in (".keras", ".json") if out.is_dir() else ():
+            c.output_file(out / f"{args.name}{ext}", "--name", overwrite=args.overwrite)
+        if (out / "checkpoints").is_dir() and any((out / "checkpoints").iterdir()) \
+                and not args.overwrite:
+            raise FileExistsError(f"OUT {args.out!r} already holds checkpoints; pass --resume to "
+                                  "continue or --overwrite to start again")
+
+
 def run(args):
+    check(args)
     from ..gan.train import TrainConfig, train
 
     cfg = TrainConfig(

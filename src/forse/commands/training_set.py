@@ -53,11 +53,54 @@ def register(sub, name):
     return p
 
 
+def check(args):
+    """Every argument, the input files and the output folder, before any work."""
+    from pathlib import Path
+
+    from .. import _checks as c
+
+    for flag, path in (("--input", args.input), ("--lr-input", args.lr_input),
+                       ("--variance", args.variance), ("--mask", args.mask)):
+        if path:
+            c.input_file(path, flag)
+    if args.lr_input and not args.input:
+        raise ValueError("--lr-input needs --input (the high-resolution map it goes with)")
+    c.nside(args.nside, "--nside")
+    c.seed(args.seed, "--seed")
+    c.integer(args.n_patches, "--n-patches", 1, 10_000_000)
+    c.integer(args.npix, "--npix", 8, 8192)
+    c.positive(args.pixel, "--pixel", hi=600.0)
+    if args.npix * args.pixel > 90 * 60:
+        raise ValueError(f"--npix {args.npix} x --pixel {args.pixel:g}' is a patch wider than 90 "
+                         "degrees; expected a smaller patch")
+    c.positive(args.fwhm_hr, "--fwhm-hr", hi=6000.0)
+    c.positive(args.fwhm_lr, "--fwhm-lr", hi=6000.0)
+    if args.fwhm_lr <= args.fwhm_hr:
+        raise ValueError(f"--fwhm-lr ({args.fwhm_lr:g}) must be larger than --fwhm-hr "
+                         f"({args.fwhm_hr:g})")
+    if min(args.fractions) < 0 or sum(args.fractions) <= 0:
+        raise ValueError(f"--fractions must be three non-negative shares, got {args.fractions}")
+    if not 0 < args.min_coverage <= 1:
+        raise ValueError(f"--min-coverage must be in (0, 1], got {args.min_coverage:g}")
+    if not 0 <= args.bmin < 90:
+        raise ValueError(f"--bmin must be in [0, 90) degrees, got {args.bmin:g}")
+    if not 0 <= args.snr < 1e9:
+        raise ValueError(f"--snr must be a number >= 0, got {args.snr:g}")
+    per = args.npix ** 2 * 4 * 4 * (2 if args.stokes == "QU" else 1)  # 4 float32 datasets
+    c.output_folder(args.output, "--output", overwrite=True, nbytes=args.n_patches * per)
+    if not args.overwrite and Path(args.output).is_dir():
+        for split in ("train", "validation", "test"):
+            for ext in (".h5", ".npy") if args.npy else (".h5",):
+                c.output_file(Path(args.output) / f"{split}{ext}", "--output", overwrite=False)
+
+
 def run(args):
     import os
     import time
 
     import numpy as np
+
+    check(args)
 
     from .. import io
     from ..masks import latitude_mask, training_mask, valid_pixels

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._checks import file_name, seed
 from . import checkpoints
 from .models import add_input_noise, make_card, save_generator
 
@@ -95,6 +96,8 @@ class TrainConfig:
         for k in ("input_stokes", "target_stokes"):
             if getattr(self, k) not in ("T", "Q", "U"):
                 raise ValueError(f"`{k}` must be 'T', 'Q' or 'U', got {getattr(self, k)!r}")
+        seed(self.seed, "seed")
+        file_name(self.name, "name")  # NAME.keras must land inside the output folder
         return self
 
     def to_dict(self):
@@ -479,6 +482,9 @@ def train(data_dir, out_dir, cfg: TrainConfig | None = None, *, resume=False, ov
     out = Path(out_dir)
     ck = out / "checkpoints"
     cfg_path = out / "config.json"
+    if resume and not checkpoints.list_checkpoints(ck):
+        raise FileNotFoundError(f"`resume`: {str(out)!r} has no checkpoint to resume from; "
+                                "start without resume")
     if resume and cfg_path.is_file():
         saved = json.loads(cfg_path.read_text())
         if cfg is not None:
@@ -500,6 +506,10 @@ def train(data_dir, out_dir, cfg: TrainConfig | None = None, *, resume=False, ov
                               "continue or overwrite=True (--overwrite) to start again")
     elif steps is not None:
         cfg = dataclasses.replace(cfg or TrainConfig(), steps=int(steps))
+    name = (cfg or TrainConfig()).name
+    if not resume and not overwrite and any((out / f"{name}{e}").exists() for e in (".keras", ".json")):
+        raise FileExistsError(f"{str(out)!r} already holds a model {name!r}; pass "
+                              "overwrite=True (--overwrite) to replace it or choose another name")
     if data_dir is None:
         raise ValueError("`data_dir` is required: nothing to resume in " + str(out))
     cfg = (cfg or TrainConfig()).check()
