@@ -72,11 +72,12 @@ FIELDS = {"--patch-size": "patch_size", "--width": "width", "--batch-size": "bat
           "--d-steps": "d_steps", "--g-steps": "g_steps", "--seed": "seed",
           "--checkpoint-every": "checkpoint_every", "--keep": "keep", "--log-every": "log_every",
           "--noise-amplitude": "noise_amplitude", "--input-stokes": "input_stokes",
-          "--target-stokes": "target_stokes", "--val-patches": "val_patches", "--name": "name"}
+          "--target-stokes": "target_stokes", "--val-patches": "val_patches", "--name": "name",
+          "--minkowski-weight": "minkowski_weight", "--spectrum-weight": "spectrum_weight"}
 SWITCHES = {"--no-label-smoothing": ("label_smoothing", False), "--stochastic": ("stochastic", True),
             "--no-augment": ("augment", False), "--minmax": ("robust", False),
             "--xla": ("jit_compile", True), "--mixed-precision": ("mixed_precision", True),
-            "--deterministic": ("deterministic", True)}
+            "--deterministic": ("deterministic", True), "--conditional": ("conditional", True)}
 
 
 def _check_numbers(args):
@@ -99,6 +100,10 @@ def _check_numbers(args):
         raise ValueError(f"--swap-prob must be in [0, 1], got {args.swap_prob:g}")
     if not 0 <= args.noise_amplitude < 10:
         raise ValueError(f"--noise-amplitude must be in [0, 10), got {args.noise_amplitude:g}")
+    for flag in ("--minkowski-weight", "--spectrum-weight"):
+        w = getattr(args, flag[2:].replace("-", "_"))
+        if not 0 <= w < 1e6:  # also refuses NaN
+            raise ValueError(f"{flag} must be a number in [0, 1e6), got {w:g}")
     c.file_name(args.name, "--name")
 
 
