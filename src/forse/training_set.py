@@ -217,6 +217,22 @@ def _check_inputs(hr_map, lr_map, stokes, mask):
     return s, hr, lr, nside
 
 
+def split_counts(n_patches, fractions, n_name="`n_patches`", frac_name="`fractions`"):
+    """Positions per split (train, validation, test); a split asked for (share > 0) that would
+    get no position is an error: a model cannot be validated or tested on nothing."""
+    frac = np.asarray(fractions, dtype=np.float64)
+    frac = frac / frac.sum()
+    counts = np.floor(frac * n_patches).astype(int)
+    counts[0] += int(n_patches) - counts.sum()  # rounding goes to train
+    empty = [s for s, f, c in zip(SPLITS, frac, counts) if f > 0 and c == 0]
+    if empty:
+        need = int(np.ceil(1 / frac[frac > 0].min()))
+        raise ValueError(f"{n_name}={int(n_patches)} with {frac_name} "
+                         f"{tuple(round(float(f), 3) for f in frac)} leaves no {' and no '.join(empty)} "
+                         f"patch; expected {n_name} >= {need} (or a larger share)")
+    return counts
+
+
 def build(hr_map, out_dir, *, lr_map=None, mask=None, fwhm_hr_arcmin=12.0, fwhm_lr_arcmin=80.0,
           n_patches=1000, npix=320, pixel_arcmin=3.75, fractions=(0.8, 0.1, 0.1),
           min_coverage=0.9, stokes="T", seed=0, region_nside=None, ell_fit=None,
@@ -286,8 +302,7 @@ def build(hr_map, out_dir, *, lr_map=None, mask=None, fwhm_hr_arcmin=12.0, fwhm_
         raise ValueError(f"`fractions` must be three non-negative shares (train, validation, "
                          f"test), got {fractions!r}")
     frac = frac / frac.sum()
-    counts = np.floor(frac * n_patches).astype(int)
-    counts[0] += int(n_patches) - counts.sum()  # rounding goes to train
+    counts = split_counts(n_patches, frac, "`n_patches`", "`fractions`")
     if not 0 < min_coverage <= 1:
         raise ValueError(f"`min_coverage` must be in (0, 1], got {min_coverage!r}")
     pixel_arcmin = positive(pixel_arcmin, "pixel_arcmin")

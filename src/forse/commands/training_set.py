@@ -80,6 +80,9 @@ def check(args):
                          f"({args.fwhm_hr:g})")
     if min(args.fractions) < 0 or sum(args.fractions) <= 0:
         raise ValueError(f"--fractions must be three non-negative shares, got {args.fractions}")
+    from ..training_set import split_counts
+
+    split_counts(args.n_patches, args.fractions, "--n-patches", "--fractions")
     if not 0 < args.min_coverage <= 1:
         raise ValueError(f"--min-coverage must be in (0, 1], got {args.min_coverage:g}")
     if not 0 <= args.bmin < 90:
