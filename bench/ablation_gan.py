@@ -66,17 +66,51 @@ def table(results):
     return "\n".join(lines)
 
 
+def combine(paths):
+    """Mean and per-seed table over several runs' JSON (one per training seed)."""
+    import numpy as np
+
+    runs = [json.loads(Path(p).read_text()) for p in paths]
+    names = list(runs[0]["configs"])
+    keys = ("v0", "v1", "v2")
+    lines = ["| recipe | V0 / V1 / V2 nu (mean of seeds) | per seed | V0 / V1 / V2 min-max (mean) "
+             "| max spectrum error (mean) |", "|---|---|---|---|---|"]
+    for n in names:
+        rs = [r["configs"][n]["quality"]["results"]["forse"] for r in runs]
+        nu = [np.mean([r[k] for r in rs]) for k in keys]
+        per = "; ".join(" / ".join(f"{r[k]:.2f}" for k in keys) for r in rs)
+        mm = [np.mean([r["minmax"][k] for r in rs]) for k in keys]
+        err = np.mean([r["max_spectrum_error"] for r in rs])
+        lines.append(f"| {n} | {' / '.join(f'{v:.3f}' for v in nu)} | {per} | "
+                     f"{' / '.join(f'{v:.3f}' for v in mm)} | {err:.3f} |")
+    first = runs[0]["configs"][names[0]]["quality"]["results"]
+    for label, key in (("Gaussian baseline", "gaussian"), ("ceiling (truth halves)", "truth_halves")):
+        r = first[key]
+        err = f"{r['max_spectrum_error']:.3f}" if "max_spectrum_error" in r else "n/a"
+        nu = " / ".join(f"{r[k]:.3f}" for k in keys)
+        mm = " / ".join(f"{r['minmax'][k]:.3f}" for k in keys)
+        lines.append(f"| {label} | {nu} | | {mm} | {err} |")
+    return "\n".join(lines)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", required=True, help="training-set folder with a test split")
-    ap.add_argument("--out", required=True, help="folder of the runs")
+    ap.add_argument("--data", help="training-set folder with a test split")
+    ap.add_argument("--out", help="folder of the runs")
+    ap.add_argument("--combine", nargs="+", metavar="JSON",
+                    help="only print the table of several runs' --json files (one per seed)")
     ap.add_argument("--steps", type=int, default=1200, help="step budget of every configuration")
     ap.add_argument("--every", type=int, default=200, help="checkpoint (and validation) interval")
     ap.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
     ap.add_argument("--seed", type=int, default=0, help="training seed of every configuration")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
+    if args.combine:
+        print(combine(args.combine))
+        return
+    if not (args.data and args.out):
+        ap.error("--data and --out are required (or --combine)")
     import quality_gan
 
     results = {}
