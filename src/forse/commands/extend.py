@@ -51,7 +51,7 @@ def register(sub, name):
                         "from the input: TT, E/B split and TE from the input, polarized power "
                         "from the small scales (split); all four from the input (spectra); TT "
                         "only (intensity); none (the generator's own spectrum); auto (default): "
-                        "split for --pol-mode ratio, spectra otherwise")
+                        "spectra")
     p.add_argument("--float64", action="store_true",
                    help="write float64 maps (default float32, as healpy: half the size)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
