@@ -34,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
                 raise
             continue  # command not built yet
         p = mod.register(sub, name)
+        p.add_argument("--verbose", action="store_true",
+                       help="let TensorFlow's start-up messages through to stderr "
+                            "(also: FORSE_LOG_LEVEL=INFO)")
         p.set_defaults(_run=mod.run)
     return parser
 
@@ -44,8 +47,11 @@ def main(argv=None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
+    from ._log import cli_output
+
     try:
-        return int(args._run(args) or 0)
+        with cli_output(args.verbose):
+            return int(args._run(args) or 0)
     except (ValueError, TypeError, FileNotFoundError, FileExistsError) as exc:
         print(f"forse {args.command}: error: {exc}", file=sys.stderr)
         return 2

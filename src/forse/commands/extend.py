@@ -15,6 +15,8 @@ EXAMPLE = """example:
 def register(sub, name):
     import argparse
 
+    from .. import units
+
     p = sub.add_parser(name, help="extend a low-resolution map with generated small scales",
                        description=__doc__, epilog=EXAMPLE,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -50,6 +52,13 @@ def register(sub, name):
                         "from the small scales (split); all four from the input (spectra); TT "
                         "only (intensity); none (the generator's own spectrum); auto (default): "
                         "split for --pol-mode ratio, spectra otherwise")
+    p.add_argument("--unit", choices=units.UNITS, default=None,
+                   help="unit of the output map; an input whose header (TUNIT1) gives another "
+                        "unit is converted at --freq, one without a unit is taken to be in it "
+                        "(default: the input's unit)")
+    p.add_argument("--freq", type=float, default=None, metavar="GHZ",
+                   help="reference frequency of the input map, written as REFFREQ (default: "
+                        "the input's REFFREQ keyword; 353 for the built-in sky)")
     p.add_argument("--float64", action="store_true",
                    help="write float64 maps (default float32, as healpy: half the size)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
@@ -86,6 +95,9 @@ def run(args):
     t = Timings()
     with t("read"):
         maps, header = io.read_map(args.input)
+    unit, freq = _units(maps, header, args)
+    stokes = "TQU" if maps.ndim == 2 and len(maps) == 3 else "T"
+    written = []
     for i in todo:
         seed = args.seed + i
         out = extend(maps, input_fwhm_arcmin=args.input_fwhm, nside_out=args.nside,
@@ -100,16 +112,34 @@ def run(args):
         meta = output_header(args.model, seed=seed, input_fwhm_arcmin=args.input_fwhm,
                              nside_out=args.nside, pol_mode=args.pol_mode, layout=args.layout,
                              stochastic=not args.deterministic, calibrate=args.calibration,
-                             blend=args.blend)
+                             blend=args.blend, stokes=stokes, unit=unit, freq_ghz=freq)
         meta["INPUT"] = os.path.basename(args.input)[:60]
-        for key in ("UNIT", "COORDSYS"):
-            if header.get(key):
-                meta[key] = header[key]
+        if header.get("COORDSYS"):
+            meta["COORDSYS"] = header["COORDSYS"]
         with t("write"):
             io.write_map(names[i], out, dtype=np.float64 if args.float64 else np.float32,
                          overwrite=args.overwrite, header=meta)
-        if verbose:
-            print(f"wrote {names[i]}")
+        written.append(names[i])
     if verbose:
         print("timing:\n" + t.table())
+    for name in written:  # each rank names what it wrote, last
+        print(f"wrote {name}")
     return 0
+
+
+def _units(maps, header, args):
+    """The output's unit and reference frequency; converts ``maps`` in place when --unit asks
+    for another unit than the input header's."""
+    from .. import units
+
+    freq = args.freq if args.freq is not None else header.get("REFFREQ")
+    freq = None if freq is None else float(freq)
+    given = header.get("UNIT")
+    if args.unit is None or given is None:
+        return args.unit or given, freq
+    if units.canonical(given, "input unit") != units.canonical(args.unit, "--unit"):
+        if freq is None:
+            raise ValueError(f"--unit {args.unit} converts the input from {given} (its TUNIT1): "
+                             "give its reference frequency with --freq GHZ")
+        units.convert(maps, given, args.unit, freq)
+    return args.unit, freq

@@ -34,6 +34,7 @@ def run(args):
 
     from .. import io
     from ..sky import noise_variance, synthetic_dust
+    from ..units import BUILTIN_FREQ_GHZ, BUILTIN_UNIT
 
     for path in filter(None, (args.output, args.variance)):
         if not args.overwrite:
@@ -42,7 +43,8 @@ def run(args):
                 raise FileExistsError(f"{path!r} exists; pass --overwrite to replace it")
     t0 = time.perf_counter()
     m = synthetic_dust(args.nside, seed=args.seed, stokes=args.stokes, fwhm_arcmin=args.fwhm)
-    hdr = {"UNIT": "uK_CMB", "COORDSYS": "G", "FWHM_AM": args.fwhm, "SEED": args.seed,
+    hdr = {"UNIT": BUILTIN_UNIT, "REFFREQ": (BUILTIN_FREQ_GHZ, "[GHz] reference frequency"),
+           "COORDSYS": "G", "FWHM_AM": args.fwhm, "SEED": args.seed,
            "COMMENT": "forse synthetic dust (stand-in for Planck GNILC 353 GHz)"}
     io.write_map(args.output, m, overwrite=args.overwrite, header=hdr)
     print(f"wrote {args.output} ({args.stokes}, Nside {args.nside}, {args.fwhm:g}', seed "
