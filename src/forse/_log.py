@@ -41,9 +41,12 @@ def quiet_native_stderr():
     are not TensorFlow's. A temporary file, not a pipe: a writer can never block on it."""
     sys.stderr.flush()
     saved = os.dup(2)
-    own = open(saved, "w", buffering=1, encoding=getattr(sys.stderr, "encoding", None) or "utf-8",
-               errors="backslashreplace", closefd=False)
     old = sys.stderr
+    try:  # Python's own stderr keeps the terminal; one that is not fd 2 (pytest, Jupyter) stays
+        own = open(saved, "w", buffering=1, encoding=old.encoding or "utf-8",
+                   errors="backslashreplace", closefd=False) if old.fileno() == 2 else old
+    except (AttributeError, OSError, ValueError):
+        own = old
     with tempfile.TemporaryFile() as held:
         os.dup2(held.fileno(), 2)
         sys.stderr = own
