@@ -113,3 +113,9 @@ def test_cached_lower_nside_and_user_maps(setup, monkeypatch, tmp_path):
     np.testing.assert_allclose(mjy.get_emission(220 * u.GHz).value,
                                setup["comp"].get_emission(220 * u.GHz).value, rtol=1e-6,
                                atol=1e-9)
+    # a masked pixel (UNSEEN in forse's files) is NaN in the emission, not -1.6e30 scaled
+    masked = setup["template"].copy()
+    masked[:, 5] = hp.UNSEEN
+    io.write_map(tmp_path / "masked.fits", masked, header={"UNIT": "uK_CMB", "REFFREQ": 353.0})
+    m = fp.ForseDust(tmp_path / "masked.fits", NSIDE).get_emission(100 * u.GHz).value
+    assert np.isnan(m[:, 5]).all() and np.isfinite(np.delete(m, 5, axis=1)).all()

@@ -328,10 +328,10 @@ def test_cli_reads_the_reference_seed_from_its_header(tmp_path, dust, capsys):
             "none", "-o", str(tmp_path / "out")]
     with pytest.warns(UserWarning, match="reference sky seed 0"):
         assert main(args) == 0
-    printed = json.loads(capsys.readouterr().out)
+    printed = json.JSONDecoder().raw_decode(capsys.readouterr().out)[0]  # then "wrote ..."
     assert printed["held_out"]["held_out"] is False and "ceiling" in printed
     assert main(args + ["--reference-seed", "2"]) == 0
-    assert json.loads(capsys.readouterr().out)["held_out"] == {
+    assert json.JSONDecoder().raw_decode(capsys.readouterr().out)[0]["held_out"] == {
         "reference_seed": 2, "training_sky_seeds": [0], "held_out": True}
 
 

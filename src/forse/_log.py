@@ -1,10 +1,10 @@
 """What the command line prints on stderr: its own messages and progress, not TensorFlow's.
 
-TensorFlow 2.21 writes its start-up lines (absl, oneDNN, "failed call to cuInit" on a CPU
-machine) from C++ straight to file descriptor 2, before and after ``TF_CPP_MIN_LOG_LEVEL`` is
-read, so ``quiet_native_stderr`` points descriptor 2 at a temporary file for the length of a
-command while Python's ``sys.stderr`` keeps the terminal; at the end the native lines that are
-not TensorFlow's are passed on. ``--verbose`` or ``FORSE_LOG_LEVEL=INFO`` (or ``DEBUG``) lets
+TensorFlow 2.21 writes start-up lines (absl, oneDNN, "failed call to cuInit" on a CPU machine)
+from C++ straight to file descriptor 2, several of them whatever ``TF_CPP_MIN_LOG_LEVEL`` says,
+so ``quiet_native_stderr`` points descriptor 2 at a temporary file for the length of a command
+while Python's ``sys.stderr`` keeps the terminal; at the end the native lines that are not
+TensorFlow's are passed on (a hard crash's native message would stay in the file). ``--verbose`` or ``FORSE_LOG_LEVEL=INFO`` (or ``DEBUG``) lets
 everything through.
 
 ``LineBar`` is the progress bar for logs: when stderr is not a terminal it prints one plain line

@@ -38,20 +38,30 @@ __all__ = ["ForseDust", "forse_dust", "MBB_INDEX", "MBB_TEMPERATURE_K"]
 MBB_INDEX, MBB_TEMPERATURE_K = 1.54, 20.0  # PySM d0's constants (Planck 2015 dust)
 
 
-def _read_template(template, nside, unit, freq_ref):
-    """(I, Q, U) Quantity at ``nside`` in ``unit`` and the reference frequency: a FITS path
-    (unit and REFFREQ from its header unless given) or an array at ``nside``."""
+def _file_units(path):
+    """``(unit, reference frequency, number of columns)`` from a FITS map's header alone."""
     from . import io
 
+    _, head, ncol = io._healpix_hdu(path)
+    unit = str(head.get("TUNIT1", "")).strip() or None
+    return unit, head.get("REFFREQ"), ncol
+
+
+def _read_template(template, nside, unit, freq_ref):
+    """(I, Q, U) Quantity at ``nside`` in ``unit`` and the reference frequency: a FITS path
+    (unit and REFFREQ from its header unless given) or an array at ``nside``. Masked (UNSEEN)
+    pixels become NaN, which PySM's scaling keeps as NaN."""
+    import healpy as hp
+
     if isinstance(template, (str, os.PathLike)):
-        _, head = io.read_map(template, field=0)
-        unit = unit or head.get("UNIT")
-        freq_ref = freq_ref if freq_ref is not None else head.get("REFFREQ")
-        ncol = sum(1 for k in head if str(k).startswith("TTYPE"))
+        file_unit, file_freq, ncol = _file_units(template)
+        unit = unit or file_unit
+        freq_ref = freq_ref if freq_ref is not None else file_freq
         maps = pysm3.read_map(str(template), nside, unit=unit,
                               field=(0, 1, 2) if ncol >= 3 else 0)
+        maps = maps.astype(np.float64, copy=False)
     else:
-        maps = np.asarray(getattr(template, "value", template), dtype=np.float64)
+        maps = np.array(getattr(template, "value", template), dtype=np.float64)
         unit = unit or str(getattr(template, "unit", "")) or None
         if maps.shape[-1] != 12 * nside**2:
             raise ValueError(f"`template` has {maps.shape[-1]} pixels, expected Nside {nside} "
@@ -61,6 +71,7 @@ def _read_template(template, nside, unit, freq_ref):
         raise ValueError("`template` has no unit: pass unit='uK_CMB', 'uK_RJ' or 'MJy/sr'")
     if freq_ref is None:
         raise ValueError("`template` has no reference frequency (REFFREQ): pass freq_ref")
+    maps[maps.value == hp.UNSEEN] = np.nan
     return maps, u.Quantity(freq_ref, u.GHz)
 
 
@@ -123,14 +134,14 @@ def template_path(nside, *, input_map=None, seed=1, model=None, input_fwhm_arcmi
 
 def _input_units(input_map, unit, freq_ref):
     """Unit and reference frequency (GHz) of the map to extend, known before extending it."""
-    from . import io, units
+    from . import units
 
     if input_map is None:
         return units.BUILTIN_UNIT, units.BUILTIN_FREQ_GHZ
     if isinstance(input_map, (str, os.PathLike)):
-        _, head = io.read_map(input_map, field=0)
-        unit = unit or head.get("UNIT")
-        freq_ref = freq_ref if freq_ref is not None else head.get("REFFREQ")
+        file_unit, file_freq, _ = _file_units(input_map)
+        unit = unit or file_unit
+        freq_ref = freq_ref if freq_ref is not None else file_freq
     if not unit or freq_ref is None:
         raise ValueError("`input_map` needs a unit and a reference frequency: pass `unit` "
                          "('uK_CMB', 'uK_RJ' or 'MJy/sr') and `freq_ref` (GHz), or a FITS file "
@@ -142,13 +153,15 @@ def _input_units(input_map, unit, freq_ref):
 def _make_template(path, nside, input_map, seed, model, input_fwhm_arcmin, unit, freq_ghz,
                    extend_kwargs):
     from . import io
-    from .extend import extend, load_models, output_header
+    from .extend import extend, output_header
 
     if input_map is None:  # the built-in sky at the model's resolution, brought to the input beam
+        from .gan.models import load_card
         from .sky import synthetic_dust
         from .smoothing import resmooth
 
-        fwhm_hr = float(load_models(model, "T", "ratio")[1]["fwhm_hr_arcmin"])
+        t_model = model["T"] if isinstance(model, dict) else model or "dust-T"
+        fwhm_hr = float(load_card(t_model)["fwhm_hr_arcmin"])
         lr = resmooth(synthetic_dust(nside, seed=seed, stokes="TQU", fwhm_arcmin=fwhm_hr),
                       fwhm_hr, input_fwhm_arcmin)
     elif isinstance(input_map, (str, os.PathLike)):
@@ -157,10 +170,12 @@ def _make_template(path, nside, input_map, seed, model, input_fwhm_arcmin, unit,
         lr = np.asarray(input_map, dtype=np.float64)
     out = extend(lr, input_fwhm_arcmin=input_fwhm_arcmin, nside_out=nside, model=model,
                  seed=seed, progress=False, comm=None, **extend_kwargs)
+    opts = {"pol_mode": "ratio", "layout": "regular", "stochastic": None, "calibrate": "auto",
+            "blend": "quadrature"}
+    opts.update((k, v) for k, v in extend_kwargs.items() if k in opts)
     head = output_header(model, seed=seed, input_fwhm_arcmin=input_fwhm_arcmin,
-                         nside_out=nside, pol_mode=extend_kwargs.get("pol_mode", "ratio"),
-                         layout=extend_kwargs.get("layout", "regular"), stochastic=None,
-                         stokes="TQU" if np.ndim(out) == 2 else "T", unit=unit, freq_ghz=freq_ghz)
+                         nside_out=nside, stokes="TQU" if np.ndim(out) == 2 else "T", unit=unit,
+                         freq_ghz=freq_ghz, **opts)
     path.parent.mkdir(parents=True, exist_ok=True)
     io.write_map(path, out, header=head, overwrite=True)
 
