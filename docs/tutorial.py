@@ -14,8 +14,8 @@
 # and becomes a PySM 3 component with frequency scaling. Run it as a script
 # (`python docs/tutorial.py`, as CI does) or as a notebook
 # (`jupytext --to notebook docs/tutorial.py`). It needs `pip install "forse[pysm]"` and works at
-# Nside 1024, the bundled models' smallest (their native Nside is 2048): about 3 minutes and
-# 3 GB of memory on 2 cores.
+# Nside 1024, the bundled models' smallest (their native Nside is 2048): 1–2 minutes and
+# 4.3 GiB of memory on 2 cores.
 
 # %%
 import numpy as np
