@@ -126,6 +126,8 @@ def main(argv=None):
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--nside", type=int, default=2048)
     ap.add_argument("--seed", type=int, default=1, help="held-out sky seed (default 1)")
+    ap.add_argument("--sky-version", type=int, default=None,
+                    help="version of the built-in sky (default: forse.sky.SKY_VERSION)")
     ap.add_argument("--pol-modes", nargs="+", default=["ratio", "qu", "p-angle"],
                     choices=("ratio", "qu", "p-angle"))
     ap.add_argument("--lmax", type=int, default=2000, help="spectra up to this multipole")
@@ -143,11 +145,15 @@ def main(argv=None):
         ap.error(f"--seed {args.seed} is a training sky seed of the bundled models {trained}; "
                  "expected a held-out seed")
     t0 = time.perf_counter()
-    truth = synthetic_dust(args.nside, seed=args.seed, stokes="TQU", fwhm_arcmin=12.0)
+    from forse.sky import SKY_VERSION
+
+    version = SKY_VERSION if args.sky_version is None else args.sky_version
+    truth = synthetic_dust(args.nside, seed=args.seed, stokes="TQU", fwhm_arcmin=12.0,
+                           version=version)
     lr = resmooth(truth, 12.0, 80.0)
     res = {"command": " ".join(["python"] + sys.argv), "forse_version": __version__,
            "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cores",
-           "nside": args.nside, "seed": args.seed, "training_sky_seeds": trained,
+           "nside": args.nside, "seed": args.seed, "sky_version": version, "training_sky_seeds": trained,
            "lmax": args.lmax, "modes": {}}
     for mode in args.pol_modes:
         r = run_mode(truth, lr, args.seed, mode, args.nside, args.lmax, args.out)

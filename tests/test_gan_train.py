@@ -294,3 +294,22 @@ def test_sky_provenance_of_training_sets():
     seeds, sky = _sky_provenance({"seed": 2})
     assert seeds == [2] and "assumed" in sky
     assert _sky_provenance({})[0] == []
+
+
+def test_sky_version_of_training_sets():
+    """The card's training.sky_version: recorded by sets since version 2 existed; a synthetic
+    set from before is version 1; a user map has none."""
+    from forse.gan.train import _sky_version
+
+    assert _sky_version({"sky": "synthetic", "sky_seed": 5, "sky_version": 2}) == 2
+    assert _sky_version({"sky": "synthetic", "sky_seed": 5}) == 1
+    assert _sky_version({"seed": 2}) == 1
+    assert _sky_version({"sky": "gnilc.fits"}) is None
+
+
+def test_bundled_cards_name_their_sky_version():
+    from forse.gan import load_generator
+
+    for name in ("dust-T", "dust-Q", "dust-U"):
+        _, card = load_generator(name, with_card=True)
+        assert card["training"]["sky_version"] == 1

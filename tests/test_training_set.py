@@ -156,10 +156,10 @@ def test_constant_and_nonpositive_patches_are_rejected(tmp_path):
     npix = hp.nside2npix(NSIDE)
     # a constant sky has no spectrum for the Gaussian baseline to extrapolate: refused up front
     with pytest.raises(ValueError, match="no fluctuations over `ell_fit`"):
-        ts.build(np.full(npix, 100.0), tmp_path, n_patches=5, max_candidates=300, **KW)
+        ts.build(np.full(npix, 100.0), tmp_path, n_patches=10, max_candidates=300, **KW)
     neg = -synthetic_dust(NSIDE, seed=1, fwhm_arcmin=HR)
     with pytest.raises(ValueError, match="'nonpositive_lr': [1-9]"):
-        ts.build(neg, tmp_path, n_patches=5, max_candidates=300, **KW)
+        ts.build(neg, tmp_path, n_patches=10, max_candidates=300, **KW)
     # a map constant in one hemisphere: those patches are replaced, never stored
     m = synthetic_dust(NSIDE, seed=1, fwhm_arcmin=HR)
     theta, _ = hp.pix2ang(NSIDE, np.arange(npix))
@@ -186,7 +186,7 @@ def test_constant_and_nonpositive_patches_are_rejected(tmp_path):
     (dict(lr_map=np.ones(12 * 32 ** 2)), ValueError, "`lr_map` has shape"),
 ])
 def test_errors(sky, tmp_path, kw, exc, match):
-    args = dict(KW, n_patches=5)
+    args = dict(KW, n_patches=10)
     args.update(kw)
     with pytest.raises(exc, match=match):
         ts.build(sky[0][0], tmp_path, **args)
@@ -194,13 +194,13 @@ def test_errors(sky, tmp_path, kw, exc, match):
 
 def test_existing_files_and_bad_maps(sky, tset, tmp_path):
     with pytest.raises(FileExistsError, match="overwrite=True"):
-        ts.build(sky[0][0], tset["train"].parent, n_patches=5, **KW)
+        ts.build(sky[0][0], tset["train"].parent, n_patches=10, **KW)
     with pytest.raises(ValueError, match="not 12\\*nside"):
-        ts.build(np.ones(1000), tmp_path, n_patches=5, **KW)
+        ts.build(np.ones(1000), tmp_path, n_patches=10, **KW)
     with pytest.raises(TypeError, match="dtype"):
-        ts.build(np.array(["a"] * 12), tmp_path, n_patches=5, **KW)
+        ts.build(np.array(["a"] * 12), tmp_path, n_patches=10, **KW)
     with pytest.raises(ValueError, match="no valid pixel"):
-        ts.build(np.full(hp.nside2npix(16), hp.UNSEEN), tmp_path, n_patches=5, **KW)
+        ts.build(np.full(hp.nside2npix(16), hp.UNSEEN), tmp_path, n_patches=10, **KW)
 
 
 def test_load_is_lazy(tset, tmp_path):
@@ -264,4 +264,16 @@ def test_cli_sky_mask_training_set(tmp_path, capsys):
     assert main(["training-set", "-o", str(tmp_path / "t2"), "--nside", "32", "-n", "10",
                  "--npix", "16", "--pixel", "40", "--fwhm-hr", "60", "--fwhm-lr", "50",
                  "--quiet"]) == 2
-    assert "fwhm_lr_arcmin" in capsys.readouterr().err
+    assert "--fwhm-lr (50) must be larger than --fwhm-hr (60)" in capsys.readouterr().err
+
+
+def test_too_few_positions_for_the_splits_asked():
+    """A split asked for (share > 0) that would get no position is refused, naming the option."""
+    from forse.training_set import split_counts
+
+    with pytest.raises(ValueError, match=r"`n_patches`=5 .* no validation and no test patch.*>= 10"):
+        split_counts(5, (0.8, 0.1, 0.1))
+    np.testing.assert_array_equal(split_counts(10, (0.8, 0.1, 0.1)), [8, 1, 1])
+    np.testing.assert_array_equal(split_counts(3, (1.0, 0.0, 0.0)), [3, 0, 0])
+    with pytest.raises(ValueError, match="--n-patches"):
+        split_counts(5, (0.8, 0.1, 0.1), "--n-patches", "--fractions")

@@ -330,7 +330,7 @@ def test_cli_reads_the_reference_seed_from_its_header(tmp_path, dust, capsys):
         assert main(args) == 0
     printed = json.JSONDecoder().raw_decode(capsys.readouterr().out)[0]  # then "wrote ..."
     assert printed["held_out"]["held_out"] is False and "ceiling" in printed
-    assert main(args + ["--reference-seed", "2"]) == 0
+    assert main(args + ["--reference-seed", "2", "--overwrite"]) == 0
     assert json.JSONDecoder().raw_decode(capsys.readouterr().out)[0]["held_out"] == {
         "reference_seed": 2, "training_sky_seeds": [0], "held_out": True}
 
@@ -346,6 +346,7 @@ def test_demo_validates_on_a_held_out_sky(tmp_path, monkeypatch):
                 lr * (1 + 0.05 * rng.standard_normal(lr.shape)))
 
     monkeypatch.setattr(forse.extend, "extend", fake_extend)
+    monkeypatch.setattr(forse.extend, "min_nside", lambda card: 1)  # demo refuses 64 up front
     args = ["demo", "--nside", "64", "--stokes", "T", "--quiet", "-o"]
     assert main(args + [str(tmp_path / "a")]) == 0
     s = json.loads((tmp_path / "a" / "demo.json").read_text())

@@ -1,13 +1,27 @@
 """Atomic file output, the one mechanism every writer in forse uses: write to a temporary file
-in the destination folder, then ``os.replace`` it onto the final name, so a reader (or a run
-killed half-way, or a full disk) never leaves a partial file under the final name."""
+in the destination folder, then move it onto the final name, so a reader (or a run killed
+half-way, or a full disk) never leaves a partial file under the final name.
+
+Without ``overwrite`` the move is exclusive (a hard link, which fails if the name exists): of two
+writers started together only one succeeds. Temporary files that a killed write left behind are
+removed by the next write to the same name (a live write holds a lock on its own)."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import re
 import tempfile
+import time
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX
+    fcntl = None
+
+_STARTED = time.time()  # temporaries older than this process belong to no running write of ours
 
 
 def _file_mode() -> int:
@@ -16,25 +30,87 @@ def _file_mode() -> int:
     return 0o666 & ~mask  # what a plain open() gives; mkstemp makes 0600 files
 
 
-@contextlib.contextmanager
-def replacing(path, suffix: str = ".tmp", fsync: bool = False):
-    """Yield a temporary path beside ``path``; when the block succeeds it becomes ``path``
-    (ordinary permissions, atomic rename), when it fails it is removed. ``suffix`` ends the
-    temporary name (some writers choose the format by extension: ``.fits``, ``.keras``)."""
+def _lock(fd) -> bool:
+    """Try to take the exclusive lock of an open temporary: False when a live writer holds it.
+    The lock goes with the process, so a killed write leaves its temporary unlocked."""
+    if fcntl is None:  # pragma: no cover - not POSIX: the age rule alone
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+    except OSError:  # a file system without locks: the age rule alone
+        return True
+
+
+def clean_stale(path, suffix: str = ".tmp") -> list[Path]:
+    """Remove forse's temporaries for ``path`` (``.NAME.XXXXXXXX<suffix>``, as ``replacing``
+    makes them) that no running write holds and that are older than this process: what a
+    killed write left behind."""
     path = Path(path)
+    pattern = re.compile(re.escape(f".{path.name}.") + r"[A-Za-z0-9_]{8}" + re.escape(suffix))
+    gone = []
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(path.parent):
+            if not (pattern.fullmatch(entry.name) and entry.is_file(follow_symlinks=False)):
+                continue
+            with contextlib.suppress(OSError):
+                if entry.stat(follow_symlinks=False).st_mtime >= _STARTED:
+                    continue
+                fd = os.open(entry.path, os.O_RDONLY)
+                try:
+                    if _lock(fd):
+                        os.unlink(entry.path)
+                        gone.append(Path(entry.path))
+                finally:
+                    os.close(fd)
+    return gone
+
+
+def publish(tmp, path, *, overwrite: bool = True) -> None:
+    """Give a finished temporary file the usual permissions and move it to ``path``; without
+    ``overwrite``, only if ``path`` does not exist by then (FileExistsError otherwise)."""
+    os.chmod(tmp, _file_mode())
+    if overwrite:
+        os.replace(tmp, path)
+        return
+    try:
+        os.link(tmp, path)  # atomic and exclusive: fails if another writer got there first
+    except FileExistsError:
+        raise FileExistsError(errno.EEXIST, "another writer created it while this one ran",
+                              str(path)) from None
+    except OSError:  # a file system without hard links: check, then rename
+        if os.path.lexists(path):
+            raise FileExistsError(errno.EEXIST, "another writer created it while this one ran",
+                                  str(path)) from None
+        os.replace(tmp, path)
+        return
+    os.unlink(tmp)
+
+
+@contextlib.contextmanager
+def replacing(path, suffix: str = ".tmp", fsync: bool = False, overwrite: bool = True):
+    """Yield a temporary path beside ``path``; when the block succeeds it becomes ``path``
+    (ordinary permissions, atomic rename; exclusive without ``overwrite``), when it fails it is
+    removed. ``suffix`` ends the temporary name (some writers choose the format by extension:
+    ``.fits``, ``.keras``)."""
+    path = Path(path)
+    clean_stale(path, suffix)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-    os.close(fd)
+    _lock(fd)  # held until the end: another process's clean_stale leaves this one alone
     try:
         yield tmp
         if fsync:
             with open(tmp, "rb") as f:
                 os.fsync(f.fileno())
-        os.chmod(tmp, _file_mode())
-        os.replace(tmp, path)
+        publish(tmp, path, overwrite=overwrite)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    finally:
+        os.close(fd)
 
 
 def write_text(path, text: str, *, fsync: bool = False) -> Path:

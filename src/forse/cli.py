@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 # name on the command line -> module in forse.commands with register(subparsers) and run(args)
@@ -34,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
                 raise
             continue  # command not built yet
         p = mod.register(sub, name)
+        p.add_argument("--debug", action="store_true",
+                       help="show Python tracebacks (also: FORSE_DEBUG=1)")
         p.add_argument("--verbose", action="store_true",
                        help="let TensorFlow's start-up messages through to stderr "
                             "(also: FORSE_LOG_LEVEL=INFO)")
@@ -41,7 +44,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _message(exc: BaseException) -> str:
+    """One line: an OSError as "'path': what went wrong", anything else as its text."""
+    if isinstance(exc, OSError) and exc.strerror:
+        text = f"{exc.filename!r}: {exc.strerror}" if exc.filename else exc.strerror
+    else:
+        text = str(exc) or type(exc).__name__
+    return " ".join(text.split())
+
+
 def main(argv=None) -> int:
+    """Run a command. Errors are one line on stderr and exit code 2 (Ctrl-C: 130); with
+    ``--debug`` or FORSE_DEBUG=1 they raise with their traceback."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):
@@ -49,11 +63,19 @@ def main(argv=None) -> int:
         return 2
     from ._log import cli_output
 
+    debug = args.debug or os.environ.get("FORSE_DEBUG", "") not in ("", "0")
     try:
         with cli_output(args.verbose):
             return int(args._run(args) or 0)
-    except (ValueError, TypeError, FileNotFoundError, FileExistsError) as exc:
-        print(f"forse {args.command}: error: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print(f"forse {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, TypeError, OSError) as exc:
+        if debug:
+            raise
+        print(f"forse {args.command}: error: {_message(exc)}", file=sys.stderr)
         return 2
 
 

@@ -28,8 +28,8 @@ import warnings
 import healpy as hp
 import numpy as np
 
-from . import parallel, projection, sht, tiling, units
-from ._checks import nside_of, positive
+from . import _checks, parallel, projection, sht, tiling, units
+from ._checks import integer, nside_of, positive
 
 STAGES = ("read", "smooth", "project", "infer", "normalize", "backproject", "calibrate", "write")
 POL_MODES = ("qu", "p-angle", "ratio")
@@ -66,6 +66,34 @@ def _as_stack(m):
         raise TypeError(f"`m` must be a floating-point map, got dtype {a.dtype}")
     nside_of(a.shape[1], "m")
     return np.asarray(a, dtype=np.float64)  # no copy of a float64 input: maps are large
+
+
+#: The default output Nside (the bundled models' native one) and the share of negative
+#: intensity pixels above which an input is probably not a dust intensity map.
+NSIDE_OUT, NEGATIVE_SHARE = 2048, 0.05
+
+
+def _output_nside(maps, nside_out) -> int:
+    nside_in = hp.get_nside(maps[0])
+    if nside_out is None:
+        if nside_in != NSIDE_OUT:
+            warnings.warn(f"`m` has Nside {nside_in}; the output has Nside {NSIDE_OUT} (the "
+                          "default `nside_out`): pass nside_out to choose", UserWarning,
+                          stacklevel=3)
+        return NSIDE_OUT
+    return _checks.nside(nside_out, "nside_out")
+
+
+def _warn_negative(maps):
+    """Dust intensity is positive: a map with many negative pixels (a difference map, a wrong
+    sign, an offset removed) gets small scales modulated by a floor, mostly negative output."""
+    t = maps[0]
+    ok = np.isfinite(t) & (t != hp.UNSEEN)
+    share = np.count_nonzero(t[ok] < 0) / max(1, np.count_nonzero(ok))
+    if share > NEGATIVE_SHARE:
+        warnings.warn(f"`m`: {share:.0%} of the intensity pixels are negative (more than "
+                      f"{NEGATIVE_SHARE:.0%}); forse expects a positive dust intensity map, and "
+                      "its output there will be mostly negative", UserWarning, stacklevel=3)
 
 
 def _fill_masked(maps, bad):
@@ -292,18 +320,40 @@ def _sibling(t_model: str, stokes: str) -> str:
     return f"{root}-{stokes}{ext}"
 
 
+def model_names(model, stokes: str, pol_mode: str) -> dict:
+    """{"T"|"Q"|"U": bundled name or path} of the generators a run needs."""
+    keys = ["T"] + (["Q", "U"] if stokes == "TQU" and pol_mode == "qu" else [])
+    if isinstance(model, dict):
+        return {k: model[k] for k in keys}
+    return {k: _sibling("dust-T" if model is None else str(model), k) for k in keys}
+
+
+def model_cards(model, stokes: str, pol_mode: str) -> dict:
+    """The checked cards of the generators a run needs (no TensorFlow): a broken card, or a
+    non-intensity model for the T channel, is refused before anything is loaded."""
+    from ._cards import checked_card
+
+    cards = {k: checked_card(name) for k, name in model_names(model, stokes, pol_mode).items()}
+    if cards["T"].get("stokes", "T") != "T":
+        raise ValueError(f"`model` must be an intensity (T) generator for the T channel, "
+                         f"got a model card with stokes={cards['T'].get('stokes')!r}")
+    return cards
+
+
+def min_nside(card: dict) -> int:
+    """The smallest output Nside whose pixels resolve a model's beam (pixels <= FWHM / 2)."""
+    nside = 1
+    while np.degrees(hp.nside2resol(nside)) * 60 > float(card["fwhm_hr_arcmin"]) / 2:
+        nside *= 2
+    return nside
+
+
 def load_models(model, stokes: str, pol_mode: str):
     """{"T"|"Q"|"U": generator} and the T model's card for a bundled name or a path."""
     from . import gan
 
-    keys = ["T"] + (["Q", "U"] if stokes == "TQU" and pol_mode == "qu" else [])
-    if isinstance(model, dict):
-        names = {k: model[k] for k in keys}
-    else:
-        names = {k: _sibling("dust-T" if model is None else str(model), k) for k in keys}
-    gens, cards = {}, {}
-    for k, name in names.items():
-        gens[k], cards[k] = gan.load_generator(name, with_card=True)
+    cards = model_cards(model, stokes, pol_mode)
+    gens = {k: gan.load_generator(name) for k, name in model_names(model, stokes, pol_mode).items()}
     return gens, cards["T"]
 
 
@@ -359,7 +409,7 @@ def output_header(model=None, *, seed, input_fwhm_arcmin, nside_out, pol_mode, l
     return {k: v for k, v in head.items() if (v[0] if isinstance(v, tuple) else v) is not None}
 
 
-def extend(m, *, input_fwhm_arcmin=80.0, nside_out=2048, model=None, layout="regular",
+def extend(m, *, input_fwhm_arcmin=80.0, nside_out=None, model=None, layout="regular",
            size_deg=20.0, overlap_deg=5.0, seed=0, stochastic=None, pol_mode="ratio",
            batch_size=16, ell_transition=None, blend="quadrature", blend_power=BLEND_POWER,
            calibrate="auto", progress=True, timings=None, comm="auto", backend="auto",
@@ -370,7 +420,9 @@ def extend(m, *, input_fwhm_arcmin=80.0, nside_out=2048, model=None, layout="reg
     ----------
     m : (npix,) or (3, npix) array, RING, any Nside; UNSEEN/NaN pixels stay masked in the output.
     input_fwhm_arcmin : beam of the input map.
-    nside_out : output Nside (its pixels must resolve the model's beam).
+    nside_out : output Nside (its pixels must resolve the model's beam: >= 1024 for the
+        bundled 12' models). None: 2048 (the bundled models' native Nside), with a warning when
+        the input's Nside differs.
     model : None for the bundled models, a bundled name or a ``.keras`` path (its ``-Q``/``-U``
         siblings are used for polarization in ``"qu"`` mode), or a dict {"T": ..., "Q": ..., "U": ...}.
     layout, size_deg, overlap_deg : the tiling (``forse.tiling``).
@@ -418,26 +470,28 @@ def extend(m, *, input_fwhm_arcmin=80.0, nside_out=2048, model=None, layout="reg
         raise ValueError(f"`blend` must be one of {BLENDS}, got {blend!r}")
     if not float(blend_power) >= 1.0:
         raise ValueError(f"`blend_power` must be >= 1, got {blend_power!r}")
-    if int(batch_size) < 1:
-        raise ValueError(f"`batch_size` must be >= 1, got {batch_size!r}")
-    nside_out = int(nside_out)
-    nside_of(12 * nside_out * nside_out, "nside_out")
-
-    with timings("read"):
-        gens, card = load_models(model, stokes, pol_mode)
-    if card.get("stokes", "T") != "T":
-        raise ValueError(f"`model` must be an intensity (T) generator for the T channel, "
-                         f"got a model card with stokes={card.get('stokes')!r}")
+    batch_size = integer(batch_size, "batch_size", 1, 4096)
+    seed = _checks.seed(seed)
+    nside_out = _output_nside(maps, nside_out)
+    tiling._check(size_deg, overlap_deg)
+    # the cards (JSON) before the generators (TensorFlow): a bad model fails in a second
+    card = model_cards(model, stokes, pol_mode)["T"]
     fwhm_hr = float(card["fwhm_hr_arcmin"])
     px = float(card["pixel_arcmin"])
     if input_fwhm_arcmin <= fwhm_hr:
         raise ValueError(f"`input_fwhm_arcmin` ({input_fwhm_arcmin}) must be larger than the "
                          f"model's output beam ({fwhm_hr} arcmin)")
-    resol = np.degrees(hp.nside2resol(nside_out)) * 60
-    if resol > fwhm_hr / 2:
+    if nside_out < min_nside(card):
+        resol = np.degrees(hp.nside2resol(nside_out)) * 60
         raise ValueError(f"`nside_out`={nside_out} has {resol:.1f}' pixels, too coarse for the "
-                         f"model's {fwhm_hr}' beam; expected nside_out >= "
-                         f"{int(2 ** np.ceil(np.log2(np.sqrt(np.pi / 3) * 60 * 180 / np.pi * 2 / fwhm_hr)))}")
+                         f"model's {fwhm_hr}' beam; expected nside_out >= {min_nside(card)}")
+    npix = int(round(size_deg * 60.0 / px))
+    if npix % 4:
+        raise ValueError(f"`size_deg`={size_deg} gives {npix}-pixel patches at the model's "
+                         f"{px:g}' pixels; expected a side that is a multiple of 4 pixels")
+    _warn_negative(maps)
+    with timings("read"):
+        gens, card = load_models(model, stokes, pol_mode)
 
     with timings("smooth"):
         bad = ~np.isfinite(maps).all(axis=0) | (maps == hp.UNSEEN).any(axis=0)
@@ -456,7 +510,6 @@ def extend(m, *, input_fwhm_arcmin=80.0, nside_out=2048, model=None, layout="reg
                                                     dtype=np.float32, model=spec))
 
     lon, lat = getattr(tiling, layout)(size_deg, overlap_deg)
-    npix = int(round(size_deg * 60.0 / px))
     nb = -(-len(lon) // batch_size)
     mine = parallel.my_share(nb, comm)
     # (rows of the stack, spin 2): T and Q/U apart, or T, Q, U together ("ratio")

@@ -7,32 +7,59 @@ then ``os.replace``), turns NaN into UNSEEN and records forse metadata in the he
 """
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 import re
 import warnings
+from io import StringIO
 from pathlib import Path
 
 import healpy as hp
-from ._atomic import _file_mode, replacing
+from ._atomic import replacing
 import numpy as np
 from astropy.io import fits
 
-from ._checks import nside_of
+from ._checks import input_file, nside_of, output_file
 
 __all__ = ["read_map", "write_map"]
 
 
 def _healpix_hdu(path):
+    """(index, header, number of columns) of the HEALPix table of a FITS file, after checking
+    that the file holds all of it and that its pixel count is a HEALPix one."""
     try:
-        with fits.open(path, memmap=False) as hdul:
-            for index, hdu in enumerate(hdul):
-                if isinstance(hdu, fits.BinTableHDU) and "NSIDE" in hdu.header:
-                    return index, hdu.header.copy(), len(hdu.columns)
-    except OSError as exc:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # astropy's truncation warning: reported below
+            with fits.open(path, memmap=False) as hdul:
+                for index, hdu in enumerate(hdul):
+                    if isinstance(hdu, fits.BinTableHDU) and "NSIDE" in hdu.header:
+                        _check_table(path, hdu)
+                        return index, hdu.header.copy(), len(hdu.columns)
+    except (OSError, EOFError, IndexError, KeyError, TypeError) as exc:
         raise ValueError(f"`path` {str(path)!r} is not a readable FITS file ({exc})") from None
     raise ValueError(f"`path` {str(path)!r} is not a HEALPix FITS map: no binary table HDU "
                      "with an NSIDE keyword")
+
+
+def _check_table(path, hdu):
+    head = hdu.header
+    info = hdu.fileinfo()
+    need = info["datLoc"] + head["NAXIS1"] * head["NAXIS2"]
+    with open(path, "rb") as f:
+        packed = f.read(2) == b"\x1f\x8b"  # gzip: the size on disk says nothing
+    have = os.path.getsize(path)
+    if not packed and have < need:
+        raise ValueError(f"`path` {str(path)!r} is truncated: its HEALPix table needs {need} "
+                         f"bytes, the file has {have}")
+    if str(head.get("INDXSCHM", "IMPLICIT")).strip().upper() == "EXPLICIT":
+        return  # read_map refuses these with its own message
+    npix = head["NAXIS2"] * hdu.columns[0].format.repeat
+    nside = head["NSIDE"]
+    if npix != 12 * int(nside) ** 2:
+        raise ValueError(f"`path` {str(path)!r} holds {npix} pixels per field but its NSIDE "
+                         f"keyword says {nside} ({12 * int(nside) ** 2} pixels)")
+    nside_of(npix, "path")
 
 
 def read_map(path, field=None):
@@ -52,9 +79,7 @@ def read_map(path, field=None):
         The HDU's header cards, plus ``UNIT`` (the unit of the first field read, from TUNITn)
         and ``COORDSYS`` when the file gives them.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"`path` {str(path)!r} does not exist")
+    path = input_file(path, "path")
     hdu, header, ncol = _healpix_hdu(path)
     fields = tuple(range(ncol)) if field is None else field
     wanted = np.atleast_1d(np.asarray(fields))
@@ -67,10 +92,14 @@ def read_map(path, field=None):
         raise ValueError(f"`path` {str(path)!r} is a partial-sky (explicit index) map; "
                          "write it as a full-sky map with UNSEEN pixels instead")
     single = np.ndim(fields) == 0
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), contextlib.redirect_stdout(StringIO()):
         warnings.simplefilter("ignore")  # healpy chatters about ordering conversion
-        maps = hp.read_map(str(path), field=int(wanted[0]) if single else tuple(int(f) for f in wanted),
-                           dtype=np.float64, nest=False, hdu=hdu)
+        try:
+            maps = hp.read_map(str(path), field=int(wanted[0]) if single else
+                               tuple(int(f) for f in wanted), dtype=np.float64, nest=False, hdu=hdu)
+        except (OSError, EOFError, ValueError) as exc:  # e.g. a truncated gzip file
+            raise ValueError(f"`path` {str(path)!r} could not be read as a HEALPix map "
+                             f"({' '.join(str(exc).split())})") from None
     maps = np.asarray(maps, dtype=np.float64)
     nside_of(maps.shape[-1], "path")
     bad = ~np.isfinite(maps) | (maps == hp.UNSEEN)
@@ -86,12 +115,6 @@ def read_map(path, field=None):
     if "COORDSYS" in header:
         out["COORDSYS"] = str(header["COORDSYS"]).strip()
     return maps, out
-
-
-def publish(tmp, path):
-    """Give a finished temporary file the usual permissions and move it to ``path``."""
-    os.chmod(tmp, _file_mode())
-    os.replace(tmp, path)
 
 
 # written from the data itself: a value given in ``header`` for one of these is not used
@@ -187,10 +210,7 @@ def write_map(path, maps, *, overwrite=False, header=None, nest=False, dtype=Non
     if m.ndim not in (1, 2):
         raise ValueError(f"`maps` must have shape (npix,) or (k, npix), got {m.shape}")
     nside_of(m.shape[-1], "maps")
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"`path` {str(path)!r} exists; pass overwrite=True to replace it")
-    if not path.parent.is_dir():
-        raise FileNotFoundError(f"folder {str(path.parent)!r} of `path` does not exist")
+    output_file(path, "path", overwrite=overwrite)
     if dtype is None:
         dtype = np.float64 if m.dtype == np.float64 else np.float32
     dtype = np.dtype(dtype)
@@ -209,8 +229,15 @@ def write_map(path, maps, *, overwrite=False, header=None, nest=False, dtype=Non
              ["I_STOKES"] if k == 1 else [f"FIELD{i}" for i in range(k)])
     head = _table_header(rows.shape[1], names, dtype, unit, coord, nest, cards)
     opener = gzip.open if path.name.endswith(".gz") else open  # healpy reads either
-    with replacing(path, suffix=".tmp.fits") as tmp, opener(tmp, "wb") as f:
-        f.write(fits.PrimaryHDU().header.tostring().encode("ascii"))
-        f.write(head.tostring().encode("ascii"))
-        _write_rows(f, rows, dtype, head["NAXIS2"])
+    # exclusive without overwrite: of two writers started together, one fails
+    try:
+        with replacing(path, suffix=".tmp.fits", overwrite=overwrite) as tmp, \
+                opener(tmp, "wb") as f:
+            f.write(fits.PrimaryHDU().header.tostring().encode("ascii"))
+            f.write(head.tostring().encode("ascii"))
+            _write_rows(f, rows, dtype, head["NAXIS2"])
+    except OSError as exc:  # a full disk, a read-only folder...: say which file
+        if exc.filename or not exc.errno:
+            raise
+        raise type(exc)(exc.errno, exc.strerror or str(exc), str(path)) from exc
     return path

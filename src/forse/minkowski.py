@@ -55,7 +55,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _dispatch
+from . import _checks, _dispatch
 
 __all__ = ["functionals", "overlap_fraction", "VARIANTS", "N_THRESHOLDS", "thresholds",
            "standardize", "minmax", "curves", "band_overlaps", "score", "ceiling"]
@@ -222,6 +222,7 @@ def functionals(images, thresholds, *, normalize=False, backend="auto", nthreads
     """
     images = _check_images(images)
     u = _check_thresholds(thresholds)
+    nthreads = _checks.nthreads(nthreads)
     impl = _dispatch.call(_TABLE, backend, images)
     single = images.ndim == 2
     if single:

@@ -115,6 +115,16 @@ def _check_npix(npix):
     return int(npix)
 
 
+def _check_pixel(pixel_arcmin, npix):
+    """The pixel size in radians; a patch must stay well inside a hemisphere (gnomonic)."""
+    px = _checks.positive(pixel_arcmin, "pixel_arcmin")
+    if px * npix > 120 * 60:
+        raise ValueError(f"`pixel_arcmin`={pixel_arcmin!r} makes {npix}-pixel patches "
+                         f"{px * npix / 60:.0f} degrees wide; expected patches narrower than "
+                         "120 degrees")
+    return px * ARCMIN
+
+
 def _check_nside(nside):
     if (isinstance(nside, (bool, np.bool_)) or not isinstance(nside, (int, np.integer))
             or nside < 1 or nside & (nside - 1) or nside > 2**29):
@@ -126,12 +136,6 @@ def _check_choice(value, name, choices):
     if not isinstance(value, str) or value not in choices:
         raise ValueError(f"`{name}` must be one of {choices}, got {value!r}")
     return value
-
-
-def _check_nthreads(nthreads):
-    if isinstance(nthreads, (bool, np.bool_)) or not isinstance(nthreads, (int, np.integer)) or nthreads < 0:
-        raise ValueError(f"`nthreads` must be an integer >= 0 (0: all cores), got {nthreads!r}")
-    return int(nthreads)
 
 
 def _check_pol_stack(k, pol, name):
@@ -455,10 +459,10 @@ def healpix_to_patches(m, lon_deg, lat_deg, npix=320, pixel_arcmin=3.75, *, nest
     name = _dispatch.resolve(backend, m)
     lon, lat = _checks.centres(_host(lon_deg), _host(lat_deg))
     npix = _check_npix(npix)
-    d = _checks.positive(pixel_arcmin, "pixel_arcmin") * ARCMIN
+    d = _check_pixel(pixel_arcmin, npix)
     nest = bool(nest)
     _check_choice(interpolation, "interpolation", _PROJ_INTERP)
-    nthreads = _check_nthreads(nthreads)
+    nthreads = _checks.nthreads(nthreads)
     if name == "cuda":
         maps = m
         if maps.ndim not in (1, 2):
@@ -476,6 +480,8 @@ def healpix_to_patches(m, lon_deg, lat_deg, npix=320, pixel_arcmin=3.75, *, nest
     _check_pol_stack(stack.shape[0], pol, "m")
     if lon.size == 0:
         raise ValueError("`lon_deg` and `lat_deg` are empty: give at least one patch centre")
+    _checks.memory(lon.size * stack.shape[0] * npix * npix * stack.dtype.itemsize, "npix", npix,
+                   f"{lon.size} x {stack.shape[0]} patches of {npix}x{npix} {stack.dtype}")
     out = _PROJECT[name](stack, lon, lat, npix, d, nest, interpolation, bool(pol), nthreads)
     return out[:, 0] if single else out
 
@@ -514,10 +520,9 @@ def patches_to_healpix(patches, lon_deg, lat_deg, nside, pixel_arcmin=3.75, *, w
     name = _dispatch.resolve(backend, patches, window)
     lon, lat = _checks.centres(_host(lon_deg), _host(lat_deg))
     nside = _check_nside(nside)
-    d = _checks.positive(pixel_arcmin, "pixel_arcmin") * ARCMIN
     nest = bool(nest)
     _check_choice(interpolation, "interpolation", _BACK_INTERP)
-    nthreads = _check_nthreads(nthreads)
+    nthreads = _checks.nthreads(nthreads)
     tf = float(taper_fraction)
     if not np.isfinite(tf) or not 0 < tf <= 0.5:
         raise ValueError(f"`taper_fraction` must be in (0, 0.5], got {taper_fraction!r}")
@@ -530,6 +535,9 @@ def patches_to_healpix(patches, lon_deg, lat_deg, nside, pixel_arcmin=3.75, *, w
         raise ValueError(f"`patches` has {p.shape[0]} patches but {lon.size} centres were given "
                          "(lon_deg/lat_deg)")
     npix = _check_npix(p.shape[-1])
+    d = _check_pixel(pixel_arcmin, npix)
+    _checks.memory(12 * nside * nside * (p.shape[1] if p.ndim == 4 else 1) * 16, "nside", nside,
+                   "the output map and its weights")
     single = p.ndim == 3
     p4 = p[:, None] if single else p
     _check_pol_stack(p4.shape[1], pol, "patches")

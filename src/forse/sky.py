@@ -9,20 +9,29 @@ dust-like, non-Gaussian sky with no download. Construction (Galactic coordinates
   log-normal: positive, with bright compact clumps (positive skewness) at every scale;
   ``A`` is a smooth Galactic profile, a ~3 deg thick bright plane (brighter towards the
   Galactic centre) on top of a cosecant-like high-latitude halo (~40 uK at the poles).
-* Polarization ``Q + iU = p I exp(2i psi)``: the angle follows a spin-2 "direction" field ``D``,
-  coherent over twice the beam: the projection of a uniform large-scale magnetic field (towards
-  l0 = 70 deg, b0 = 24 deg, rotated by 90 deg to give the polarization angle; weight
-  ``ordered_weight``) plus a turbulent part whose E-modes are the intensity's own Gaussian field
-  plus an independent one (``e_indep``) and whose B-modes are independent (``b_to_e`` of the
-  power). Because the turbulent orientation follows the intensity structures (as dust filaments
-  follow the field), EE > BB and TE > 0, as in the Planck dust maps (measured at Nside 2048,
-  ell 30-600, |b| > 30: EE/BB 1.97, TE/sqrt(TT EE) 0.43). The fraction
-  ``p = p_max * tanh(|D| / (2 D_rms))`` (p_max = 20 %, median ~8 %) drops where the ordered and
-  turbulent parts cancel (depolarization canals).
+* Polarization, version 2 (default): the polarized structures are made of the same kind of
+  non-Gaussian filaments as the intensity. The intensity's field splits into a log-normal
+  envelope ``e_L`` (multipoles below ``ell_split`` = 30) and small-scale structure:
+  ``I = A (e_L + s_T)``. Two independent structures ``s_E``, ``s_B`` of the same kind, under the
+  same envelope, and ``s_T`` itself enter as harmonic modes of a spin-2 field:
+  ``E = te_weight s_T + sqrt(1 - te_weight^2) s_E``, ``B = sqrt(b_to_e) s_B``, plus the
+  projected uniform large-scale field (towards l0 = 70 deg, b0 = 24 deg, rotated by 90 deg;
+  weight ``ordered_weight``). A filament entering as an E-mode is polarized perpendicular to its
+  ridge, as dust filaments are to the field they follow: TE > 0 and EE > BB at every scale, from
+  the structure rather than a correction. ``Q + iU = p_scale A^(1 - column_slope) (...)``, so
+  p falls with column density, and p = |P| / I saturates smoothly at ``p_max`` = 22 %. Measured
+  against Planck 2018 XI/XII in ``bench/results_sky_stats.json`` (docs/sky-train.md).
+* Polarization, version 1 (``version=1``, the default before 2026-12-03, kept so that results
+  made with it reproduce): ``Q + iU = p I exp(2i psi)``, the angle following a spin-2 "direction"
+  field coherent over twice the beam (ordered field plus a turbulent part whose E-modes contain
+  the intensity's field ``g``), ``p = p_max tanh(|D| / 2 D_rms)``, p_max = 20 %. Its EE/BB and
+  TE fade beyond ell ~ 400 (1.1 and 0.14 at ell 600-1000).
 
-Full-resolution harmonic work: one scalar synthesis (T, lmax 2508 for 12' at Nside 2048) and,
-for TQU, one spin-2 synthesis at half that lmax; the profile and the ordered field are computed
-on an Nside <= 128 grid and enter as low-multipole harmonic coefficients.
+Full-resolution harmonic work: one scalar synthesis (T, lmax 2508 for 12' at Nside 2048); for
+TQU version 2, two more scalar syntheses, three analyses and one spin-2 synthesis at that lmax
+(version 1: one spin-2 synthesis at half of it). The profile, the envelope and the ordered
+field are computed as low multipoles. The random draws depend on lmax, so Nside 1024 and 2048
+at 12' (both lmax 2508) are the same sky.
 
 ``noise_variance`` gives a matching Planck-like per-pixel noise variance map (deeper near the
 ecliptic poles, as Planck's scanning), for the signal-to-noise training mask.
@@ -36,7 +45,7 @@ from . import sht
 from ._checks import positive
 from .smoothing import ARCMIN, FWHM_TO_SIGMA, beam_lmax, gaussian_alm
 
-__all__ = ["synthetic_dust", "noise_variance", "galactic_profile"]
+__all__ = ["synthetic_dust", "noise_variance", "galactic_profile", "SKY_VERSION", "POL_DEFAULTS"]
 
 # Galactic profile (uK_CMB): halo ~ A_HALO / sqrt(sin^2 b + S0^2), plane ~ A_PLANE exp(-b^2/2 W^2)
 A_HALO, S0 = 40.0, 0.05
@@ -94,15 +103,23 @@ def _ordered_direction(theta, phi):
     return -perp2 * cos2chi, -perp2 * sin2chi
 
 
+SKY_VERSION = 2  # default; version 1 (before 2026-12-03) stays reachable for old results
+POL_DEFAULTS = {
+    1: dict(p_max=0.2, ordered_weight=0.3, e_indep=1.0, b_to_e=0.12),
+    2: dict(p_max=0.22, p_scale=0.04, ordered_weight=1.0, te_weight=0.37, b_to_e=0.48,
+            alpha_e=2.47, alpha_b=2.56, ell_split=30, column_slope=0.2),
+}
+
+
 def synthetic_dust(nside, seed=0, stokes="T", fwhm_arcmin=12.0, *, alpha=2.6, sigma_g=1.0,
-                   p_max=0.2, ordered_weight=0.3, e_indep=1.0, b_to_e=0.12, lmax=None):
+                   lmax=None, version=SKY_VERSION, **pol):
     """Synthetic 353 GHz-like dust map in uK_CMB, RING ordering (a GNILC stand-in).
 
     Parameters
     ----------
     nside : int
     seed : int
-        Same seed, same map (numpy Generator; independent of numpy's global state).
+        Same seed and version, same map (numpy Generator; independent of numpy's global state).
     stokes : "T" or "TQU"
         ``(npix,)`` intensity, or a ``(3, npix)`` T, Q, U stack.
     fwhm_arcmin : float
@@ -111,36 +128,34 @@ def synthetic_dust(nside, seed=0, stokes="T", fwhm_arcmin=12.0, *, alpha=2.6, si
         Power-law index of the log-normal field's spectrum, ``C_ell ∝ ell**-alpha``.
     sigma_g : float
         RMS of the Gaussian field in the exponent (larger = more non-Gaussian).
-    p_max : float
-        Largest polarization fraction.
-    ordered_weight : float
-        Weight of the uniform-field orientation relative to the turbulent one.
-    e_indep, b_to_e : float
-        Power of the independent E part and of the B part of the turbulent orientation,
-        relative to the intensity field's (larger ``b_to_e`` = EE/BB closer to 1).
     lmax : int
         Band limit of the synthesis; default ``beam_lmax(fwhm_arcmin, nside, eps=1e-3)``.
+    version : 1 or 2
+        Sky model. The intensity is the same in both; the polarization differs (module
+        docstring). Version 1 is kept so that results made with it can be reproduced.
+    **pol
+        Polarization parameters of the version, defaults in ``POL_DEFAULTS[version]``:
+        ``p_max`` (largest polarization fraction) and ``ordered_weight`` (weight of the
+        uniform-field orientation) in both; version 1: ``e_indep``, ``b_to_e``
+        (power of the independent E part and of the B part of the turbulent orientation);
+        version 2: ``p_scale`` (polarization fraction of the unsaturated field at the
+        reference column), ``te_weight`` (share of the intensity's own structure in the
+        E-modes, sets TE), ``b_to_e`` (B power relative to E), ``alpha_e``, ``alpha_b``
+        (spectral indices of the independent E and B structures), ``sigma_p`` (their
+        log-normal width), ``column_slope`` (p falls as column**-column_slope).
     """
     nside = _check_nside(nside)
     stokes = _check_stokes(stokes)
     fwhm = positive(fwhm_arcmin, "fwhm_arcmin")
     positive(sigma_g, "sigma_g")
-    for name, v in (("ordered_weight", ordered_weight), ("e_indep", e_indep), ("b_to_e", b_to_e)):
-        if not np.isfinite(v) or v < 0:
-            raise ValueError(f"`{name}` must be a number >= 0, got {v!r}")
-    if not 0 < p_max <= 1:
-        raise ValueError(f"`p_max` must be in (0, 1], got {p_max!r}")
+    pol = _check_pol(version, pol)
     lmax = beam_lmax(fwhm, nside, eps=1e-3) if lmax is None else int(lmax)
     rng = np.random.default_rng([seed, SKY_STREAM])
 
     # Gaussian field g: unit-normalised power law, then scaled so that its beam-smoothed RMS is
     # sigma_g (the normalisation does not depend on nside beyond the band limit).
-    ell = np.arange(lmax + 1, dtype=np.float64)
-    cl = np.zeros(lmax + 1)
-    cl[2:] = (ell[2:] / 10.0) ** -alpha
     beam = hp.gauss_beam(fwhm * ARCMIN, lmax=lmax)
-    var = np.sum((2 * ell + 1) / (4 * np.pi) * cl * beam ** 2)
-    cl *= sigma_g ** 2 / var
+    cl = _unit_cl(alpha, sigma_g, beam)
     g_alm = gaussian_alm(rng, cl, lmax) * beam[hp.Alm.getlm(lmax)[0]]
 
     # log of the Galactic profile as low multipoles (it is smooth on a degree scale)
@@ -154,29 +169,71 @@ def synthetic_dust(nside, seed=0, stokes="T", fwhm_arcmin=12.0, *, alpha=2.6, si
 
     if stokes == "T":
         return np.exp(sht.alm2map(total_alm, nside, lmax))
+    # built in place in the output: at Nside 2048 each full-sky temporary is 0.4 GB
+    out = np.empty((3, 12 * nside * nside))
+    np.exp(sht.alm2map(total_alm, nside, lmax, out=out[0]), out=out[0])  # intensity
+    ordered = (theta, phi)
+    if version == 1:
+        _polarization_v1(out, rng, g_alm, cl, beam, fwhm, ordered, lmax, llo, **pol)
+    else:
+        _polarization_v2(out, rng, g_alm, cl, prof_alm, beam, ordered, lmax, llo, **pol)
+    return out
 
-    # Orientation ("direction") field, spin 2, coherent over twice the beam: its turbulent
-    # E-modes are the intensity's own field g (so orientation follows intensity structures,
-    # giving EE > BB and TE > 0) plus an independent part; its B-modes are independent.
+
+def _check_pol(version, pol):
+    if version not in POL_DEFAULTS:
+        raise ValueError(f"`version` must be one of {sorted(POL_DEFAULTS)}, got {version!r}")
+    unknown = sorted(set(pol) - set(POL_DEFAULTS[version]))
+    if unknown:
+        raise ValueError(f"sky version {version} has no parameter {unknown[0]!r}; its "
+                         f"polarization parameters are {sorted(POL_DEFAULTS[version])}")
+    pol = {**POL_DEFAULTS[version], **pol}
+    for name, v in pol.items():
+        if not np.isfinite(v) or v < 0:
+            raise ValueError(f"`{name}` must be a number >= 0, got {v!r}")
+    if not 0 < pol["p_max"] <= 1:
+        raise ValueError(f"`p_max` must be in (0, 1], got {pol['p_max']!r}")
+    if version == 2 and not pol["te_weight"] <= 1:
+        raise ValueError(f"`te_weight` must be in [0, 1], got {pol['te_weight']!r}")
+    return pol
+
+
+def _unit_cl(alpha, rms, beam):
+    """Power law ``(ell/10)**-alpha`` whose beam-smoothed field has RMS ``rms``."""
+    ell = np.arange(beam.size, dtype=np.float64)
+    cl = np.zeros(beam.size)
+    cl[2:] = (ell[2:] / 10.0) ** -alpha
+    cl *= rms ** 2 / np.sum((2 * ell + 1) / (4 * np.pi) * cl * beam ** 2)
+    return cl
+
+
+def _ordered_alm(theta, phi, llo):
+    """E, B of the projected uniform field (low multipoles) and its RMS amplitude."""
+    q_o, u_o = _ordered_direction(theta, phi)
+    alm = sht.map2alm(np.array([np.zeros_like(q_o), q_o, u_o]), llo, iter=1, pol=True)
+    return alm[1:], np.sqrt(np.mean(q_o ** 2 + u_o ** 2))
+
+
+def _polarization_v1(out, rng, g_alm, cl, beam, fwhm, ordered, lmax, llo, *, p_max,
+                     ordered_weight, e_indep, b_to_e):
+    """Q + iU = p I exp(2i psi), psi from a direction field coherent over twice the beam whose
+    turbulent E-modes are the intensity's own field plus an independent part."""
+    nside = hp.npix2nside(out.shape[1])
     ldir = beam_lmax(2 * fwhm, nside, eps=1e-3)
     lm_dir = hp.Alm.getlm(ldir)
     dbeam = hp.gauss_beam(np.sqrt(3.0) * fwhm * ARCMIN, lmax=ldir)[lm_dir[0]]  # total 2*fwhm
     e_alm = _truncate(g_alm, lmax, ldir) * dbeam
     e_alm += gaussian_alm(rng, e_indep * cl[: ldir + 1], ldir) * beam[lm_dir[0]] * dbeam
     b_alm = gaussian_alm(rng, b_to_e * cl[: ldir + 1], ldir) * beam[lm_dir[0]] * dbeam
-    # ordered part: the projected uniform field (low multipoles), scaled to the turbulent RMS
-    q_o, u_o = _ordered_direction(theta, phi)
-    ord_alm = sht.map2alm(np.array([np.zeros_like(q_o), q_o, u_o]), min(llo, ldir), iter=1,
-                          pol=True)
-    turb_rms = np.sqrt(np.sum((2 * ell + 1) / (4 * np.pi) * (1.0 + e_indep + b_to_e) * cl * beam ** 2))
-    scale = ordered_weight * turb_rms / np.sqrt(np.mean(q_o ** 2 + u_o ** 2))
-    _add_low(e_alm, scale * ord_alm[1], ldir, min(llo, ldir))
-    _add_low(b_alm, scale * ord_alm[2], ldir, min(llo, ldir))
-
-    # built in place in the output: at Nside 2048 each full-sky temporary is 0.4 GB
-    out = np.empty((3, 12 * nside * nside))
-    np.exp(sht.alm2map(total_alm, nside, lmax, out=out[0]), out=out[0])  # intensity
-    sht.alm2map(np.array([e_alm, b_alm]), nside, ldir, pol=True, out=out[1:])  # direction, spin 2
+    ell = np.arange(lmax + 1, dtype=np.float64)
+    turb_rms = np.sqrt(np.sum((2 * ell + 1) / (4 * np.pi) * (1.0 + e_indep + b_to_e) * cl
+                              * beam ** 2))
+    lo = min(llo, ldir)
+    (ord_e, ord_b), ord_rms = _ordered_alm(*ordered, lo)
+    scale = ordered_weight * turb_rms / ord_rms
+    _add_low(e_alm, scale * ord_e, ldir, lo)
+    _add_low(b_alm, scale * ord_b, ldir, lo)
+    sht.alm2map(np.array([e_alm, b_alm]), nside, ldir, pol=True, out=out[1:])  # direction
     amp = np.hypot(out[1], out[2])
     d_rms = np.sqrt(np.mean(amp ** 2))
     zero = amp == 0
@@ -187,7 +244,62 @@ def synthetic_dust(nside, seed=0, stokes="T", fwhm_arcmin=12.0, *, alpha=2.6, si
     frac[zero] = 0.0
     frac *= out[0]
     out[1:] *= frac
-    return out
+
+
+def _polarization_v2(out, rng, g_alm, cl, prof_alm, beam, ordered, lmax, llo, *, p_max,
+                     p_scale, ordered_weight, te_weight, b_to_e, alpha_e, alpha_b, ell_split,
+                     column_slope):
+    """Polarized structures made of the same kind of non-Gaussian filaments as the intensity.
+
+    The intensity is I = A e_L (1 + s_T / e_L) with ``e_L`` the log-normal envelope of the
+    field's multipoles below ``ell_split`` and ``s_T`` its zero-mean small-scale structure. Two
+    independent structures ``s_E``, ``s_B`` of the same kind, under the same envelope, enter
+    with ``s_T`` as E- and B-modes: P = p_scale A**-column_slope A (ordered + E[s_T, s_E] +
+    B[s_B]). A structure entering as an E-mode has its polarization perpendicular to its ridges
+    (TE > 0, EE > BB at every scale); sharing the envelope keeps EE/BB and TE from varying with
+    the realization's large scales. p = |P|/I saturates smoothly at p_max.
+    """
+    nside = hp.npix2nside(out.shape[1])
+    ell = np.arange(lmax + 1, dtype=np.float64)
+    low = ell < ell_split
+    var_l = np.sum(((2 * ell + 1) / (4 * np.pi) * cl * beam ** 2)[low])
+    var_s = np.sum(((2 * ell + 1) / (4 * np.pi) * cl * beam ** 2)[~low])
+    rms = np.sqrt(np.exp(var_l) * np.expm1(var_s))
+    lsplit = max(int(ell_split) - 1, 0)
+    envelope = np.exp(sht.alm2map(_truncate(g_alm, lmax, lsplit), nside, lsplit) - var_l / 2)
+    log_a = sht.alm2map(prof_alm, nside, llo)
+    work = out[0] * np.exp(-log_a)
+    work -= envelope
+    structures = [sht.map2alm(work, lmax, iter=0) / rms]
+    lm = hp.Alm.getlm(lmax)[0]
+    for alpha in (alpha_e, alpha_b):
+        ck = _unit_cl(alpha, 1.0, beam)
+        ck[low] = 0.0
+        ck *= var_s / np.sum((2 * ell + 1) / (4 * np.pi) * ck * beam ** 2)
+        g = gaussian_alm(rng, ck, lmax) * beam[lm]
+        g[0] -= np.sqrt(4 * np.pi) * 0.5 * var_s
+        sht.alm2map(g, nside, lmax, out=work)
+        np.expm1(work, out=work)
+        work *= envelope
+        structures.append(sht.map2alm(work, lmax, iter=0) / rms)
+    s_t, s_e, s_b = structures
+    e_alm = te_weight * s_t + np.sqrt(1 - te_weight ** 2) * s_e
+    b_alm = np.sqrt(b_to_e) * s_b
+    (ord_e, ord_b), ord_rms = _ordered_alm(*ordered, llo)
+    scale = ordered_weight * np.sqrt(1 + b_to_e) / ord_rms
+    _add_low(e_alm, scale * ord_e, lmax, llo)
+    _add_low(b_alm, scale * ord_b, lmax, llo)
+    sht.alm2map(np.array([e_alm, b_alm]), nside, lmax, pol=True, out=out[1:])
+    # amplitude: the column A with p falling as A**-column_slope (A = 1 at the poles' ~40 uK)
+    amp = np.exp((1 - column_slope) * log_a - column_slope * np.log(1.0 / A_HALO))
+    amp *= p_scale
+    out[1:] *= amp
+    # p = |P|/I saturates smoothly at p_max: P <- p_max I tanh(x) / x P, x = |P|/(p_max I)
+    x = np.hypot(out[1], out[2])
+    x /= p_max * out[0]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sat = np.where(x > 0, np.tanh(x) / x, 1.0)
+    out[1:] *= sat
 
 
 def _truncate(alm, lmax, lnew):

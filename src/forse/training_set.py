@@ -33,6 +33,7 @@ patch already chosen for another split, so no patch of one split overlaps a patc
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
@@ -41,7 +42,7 @@ import healpy as hp
 import numpy as np
 
 from ._checks import nside_of, positive
-from .io import publish
+from ._atomic import clean_stale, publish, replacing
 from .masks import valid_pixels
 
 __all__ = ["build", "load", "to_forse_npy", "TrainingSet", "SPLITS", "patch_radius_deg"]
@@ -116,14 +117,18 @@ def _flat(x, axes):
 class _Writer:
     """One split file, written to a temporary name and renamed on success."""
 
-    def __init__(self, path, n, npix, attrs):
+    def __init__(self, path, n, npix, attrs, overwrite=True):
         import h5py
 
         self.path = Path(path)
+        self.overwrite = overwrite
+        clean_stale(self.path, ".tmp")
         fd, self.tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.",
                                         suffix=".tmp")
-        os.close(fd)
-        self.f = h5py.File(self.tmp, "w")
+        os.close(fd)  # HDF5 locks the file while it writes: another run's clean_stale skips it
+        # no chunk cache: whole chunks go straight to disk, so a write that fails (full disk)
+        # fails in add(), not later in a close that HDF5 retries at exit
+        self.f = h5py.File(self.tmp, "w", rdcc_nbytes=0)
         shape, chunks = (n, npix, npix), ((1, npix, npix) if n else None)
         for name in ("hr", "lr", "target", "gauss"):
             self.f.create_dataset(name, shape=shape, dtype=np.float32, chunks=chunks)
@@ -137,27 +142,48 @@ class _Writer:
     def add(self, hr, lr, target, gauss, lon, lat, comp):
         k = min(len(hr), self.n - self.count)
         s = slice(self.count, self.count + k)
-        self.f["hr"][s] = hr[:k]
-        self.f["lr"][s] = lr[:k]
-        self.f["target"][s] = target[:k]
-        self.f["gauss"][s] = gauss[:k]
-        self.f["lon_deg"][s] = lon[:k]
-        self.f["lat_deg"][s] = lat[:k]
-        self.f["component"][s] = comp[:k]
+        data = {"hr": hr, "lr": lr, "target": target, "gauss": gauss, "lon_deg": lon,
+                "lat_deg": lat, "component": comp}
+        try:
+            for name, x in data.items():
+                self.f[name][s] = x[:k]
+        except OSError as exc:  # HDF5's text is a paragraph: name the file and the cause
+            if not exc.errno:
+                raise
+            raise OSError(exc.errno, os.strerror(exc.errno), str(self.path)) from exc
         self.count += k
         return k
 
     def finish(self, extra_attrs):
         self.f.attrs.update(extra_attrs)
         self.f.close()
-        publish(self.tmp, self.path)
+        publish(self.tmp, self.path, overwrite=self.overwrite)
 
     def abort(self):
-        try:
+        """Close and remove the temporary file whatever state it is in. On a full disk HDF5
+        cannot flush it, so closing would fail (and HDF5 would try again at interpreter exit and
+        crash the process): its descriptor is first pointed at /dev/null, where every write
+        succeeds, since the file is thrown away anyway."""
+        for fd in _descriptors_of(self.tmp):
+            null = os.open(os.devnull, os.O_RDWR)
+            os.dup2(null, fd)
+            os.close(null)
+        with contextlib.suppress(Exception):
             self.f.close()
-        finally:
-            if os.path.exists(self.tmp):
-                os.unlink(self.tmp)
+        if os.path.exists(self.tmp):
+            os.unlink(self.tmp)
+
+
+def _descriptors_of(path) -> list[int]:
+    """This process's open file descriptors on ``path`` (Linux /proc; none elsewhere)."""
+    target = os.path.realpath(path)
+    found = []
+    with contextlib.suppress(OSError):
+        for name in os.listdir("/proc/self/fd"):
+            with contextlib.suppress(OSError):
+                if os.readlink(f"/proc/self/fd/{name}") == target:
+                    found.append(int(name))
+    return found
 
 
 def _check_inputs(hr_map, lr_map, stokes, mask):
@@ -189,6 +215,22 @@ def _check_inputs(hr_map, lr_map, stokes, mask):
             raise ValueError(f"`mask` must be a ({hr.shape[1]},) map at the Nside of `hr_map` "
                              f"({nside}), got shape {mk.shape}")
     return s, hr, lr, nside
+
+
+def split_counts(n_patches, fractions, n_name="`n_patches`", frac_name="`fractions`"):
+    """Positions per split (train, validation, test); a split asked for (share > 0) that would
+    get no position is an error: a model cannot be validated or tested on nothing."""
+    frac = np.asarray(fractions, dtype=np.float64)
+    frac = frac / frac.sum()
+    counts = np.floor(frac * n_patches).astype(int)
+    counts[0] += int(n_patches) - counts.sum()  # rounding goes to train
+    empty = [s for s, f, c in zip(SPLITS, frac, counts) if f > 0 and c == 0]
+    if empty:
+        need = int(np.ceil(1 / frac[frac > 0].min()))
+        raise ValueError(f"{n_name}={int(n_patches)} with {frac_name} "
+                         f"{tuple(round(float(f), 3) for f in frac)} leaves no {' and no '.join(empty)} "
+                         f"patch; expected {n_name} >= {need} (or a larger share)")
+    return counts
 
 
 def build(hr_map, out_dir, *, lr_map=None, mask=None, fwhm_hr_arcmin=12.0, fwhm_lr_arcmin=80.0,
@@ -260,8 +302,7 @@ def build(hr_map, out_dir, *, lr_map=None, mask=None, fwhm_hr_arcmin=12.0, fwhm_
         raise ValueError(f"`fractions` must be three non-negative shares (train, validation, "
                          f"test), got {fractions!r}")
     frac = frac / frac.sum()
-    counts = np.floor(frac * n_patches).astype(int)
-    counts[0] += int(n_patches) - counts.sum()  # rounding goes to train
+    counts = split_counts(n_patches, frac, "`n_patches`", "`fractions`")
     if not 0 < min_coverage <= 1:
         raise ValueError(f"`min_coverage` must be in (0, 1], got {min_coverage!r}")
     pixel_arcmin = positive(pixel_arcmin, "pixel_arcmin")
@@ -344,7 +385,7 @@ def build(hr_map, out_dir, *, lr_map=None, mask=None, fwhm_hr_arcmin=12.0, fwhm_
             si = SPLITS.index(split)
             need = int(counts[si])
             writers[split] = _Writer(paths[split], need * per_pos, npix,
-                                     dict(base_attrs, split=split))
+                                     dict(base_attrs, split=split), overwrite=overwrite)
             others = [chosen[s] for s in chosen if len(chosen[s])]
             others = np.concatenate(others) if others else np.zeros((0, 3))
             mine = []
@@ -508,23 +549,17 @@ def to_forse_npy(training_set, out_path, *, first="hr", overwrite=False, chunk=6
         raise FileExistsError(f"{str(out_path)!r} exists; pass overwrite=True to replace it")
     n = len(ts)
     npix = ts.hr.shape[1]
-    fd, tmp = tempfile.mkstemp(dir=out_path.parent, prefix=f".{out_path.name}.", suffix=".npy")
-    os.close(fd)
     try:
-        arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(2, n, npix, npix))
-        for s in range(0, n, chunk):
-            sl = slice(s, min(n, s + chunk))
-            lr = ts.lr[sl]
-            tg = ts.target[sl]
-            arr[0, sl] = tg * lr if first == "hr" else tg
-            arr[1, sl] = lr
-        arr.flush()
-        del arr
-        publish(tmp, out_path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        with replacing(out_path, suffix=".npy", overwrite=overwrite) as tmp:
+            arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(2, n, npix, npix))
+            for s in range(0, n, chunk):
+                sl = slice(s, min(n, s + chunk))
+                lr = ts.lr[sl]
+                tg = ts.target[sl]
+                arr[0, sl] = tg * lr if first == "hr" else tg
+                arr[1, sl] = lr
+            arr.flush()
+            del arr
     finally:
         if ts is not training_set:
             ts.close()

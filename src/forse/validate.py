@@ -39,7 +39,7 @@ import warnings
 
 import numpy as np
 
-from . import sht, spectra
+from . import _checks, sht, spectra
 from ._pixels import parents
 from ._atomic import write_json
 from ._checks import nside_of, positive
@@ -164,6 +164,18 @@ def _load(x, name, fields=None):
     if unseen.any():  # copy before marking, never change the caller's array
         a = np.where(unseen, np.nan, a)
     return a
+
+
+def _not_constant(a, name):
+    """A map with one value (all zero, say) has no small scales: say so, instead of failing
+    later on patches whose small-scale ratio is NaN."""
+    for k, row in enumerate(a):
+        ok = row[np.isfinite(row)]
+        if ok.size == 0:
+            raise ValueError(f"`{name}` field {k} has no valid pixel (all NaN or UNSEEN)")
+        if ok.min() == ok.max():
+            raise ValueError(f"`{name}` field {k} is constant ({ok[0]:g} at every valid pixel): "
+                             "it has no small scales to validate")
 
 
 def _mask(mask, nside):
@@ -555,6 +567,11 @@ def validate(map, reference=None, baseline=None, mask=None, out_dir=None, *, low
     t = time.perf_counter()
     m = _load(map, "map")
     nside = nside_of(m.shape[1], "map")
+    _checks.seed(seed)
+    _checks.integer(npix, "npix", 8, 8192)
+    _checks.positive(pixel_arcmin, "pixel_arcmin", hi=600.0)
+    if lmax is not None:  # checked here, not after the smoothing and the patches
+        _checks.integer(lmax, "lmax", 2, 4 * nside)
     stokes = ("TQU" if m.shape[0] == 3 else "T") if stokes is None else str(stokes).upper()
     if stokes not in ("T", "TQU"):
         raise ValueError(f"`stokes` must be 'T' or 'TQU', got {stokes!r}")
@@ -574,6 +591,8 @@ def validate(map, reference=None, baseline=None, mask=None, out_dir=None, *, low
             raise ValueError(f"`{name}` has no polarization (1 field) but Q/U were asked "
                              f"(stokes='TQU'); give a TQU {name} or stokes='T'")
         maps[name] = a[:nf]
+    for name, a in maps.items():
+        _not_constant(a, name)
     keep = _mask(mask, nside)
     fwhm_lr = positive(fwhm_lr_arcmin, "fwhm_lr_arcmin")
     fwhm_hr = positive(fwhm_hr_arcmin, "fwhm_hr_arcmin")

@@ -24,16 +24,23 @@ EXAMPLE = """example:
 def register(sub, name):
     import argparse
 
+    from ..sky import SKY_VERSION
+
     p = sub.add_parser(name, help="run the whole chain on the built-in synthetic sky",
                        description=__doc__, epilog=EXAMPLE,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-o", "--output", default="forse-demo", help="output folder (forse-demo)")
-    p.add_argument("--nside", type=int, default=2048, help="Nside of sky and output (2048)")
+    p.add_argument("--nside", type=int, default=2048,
+                   help="Nside of sky and output: 1024 or more for the bundled 12' models, up to "
+                        "8192 (2048, their native Nside)")
     p.add_argument("--stokes", choices=("T", "TQU"), default="TQU")
+    p.add_argument("--sky-version", type=int, choices=(1, 2), default=SKY_VERSION,
+                   help="version of the built-in sky (default %(default)s; 1 = the sky before 2026-12-03, kept for old results)")
     p.add_argument("--seed", type=int, default=DEFAULT_SEED,
                    help=f"seed of the synthetic sky, the extension and the baseline ({DEFAULT_SEED}: "
                         "a sky no bundled model was trained on)")
-    p.add_argument("--input-fwhm", type=float, default=80.0, metavar="ARCMIN")
+    p.add_argument("--input-fwhm", type=float, default=80.0, metavar="ARCMIN",
+                   help="beam of the input the demo makes from the 12' sky (80)")
     p.add_argument("--pol-mode", choices=("ratio", "qu", "p-angle"), default="ratio",
                    help="Q/U small scales: the intensity's small-scale ratio on the large-scale "
                         "Q/U (ratio, default), the Q and U generators (qu, ForSE) or P from the "
@@ -44,7 +51,41 @@ def register(sub, name):
     return p
 
 
+def check(args):
+    """Every argument and the output folder, before the sky is drawn and before anything is
+    created."""
+    from .. import _checks as c
+    from ..extend import min_nside, model_cards
+
+    card = model_cards(None, args.stokes, args.pol_mode)["T"]
+    c.nside(args.nside, "--nside")
+    c.map_memory(args.nside, len(args.stokes), "--nside")
+    if args.nside < min_nside(card):
+        raise ValueError(f"--nside {args.nside} is too coarse for the bundled models' "
+                         f"{card['fwhm_hr_arcmin']:g}' beam: expected --nside "
+                         f"{min_nside(card)} or more (a power of two)")
+    c.seed(args.seed, "--seed")
+    c.positive(args.input_fwhm, "--input-fwhm", hi=6000.0)
+    if args.input_fwhm <= float(card["fwhm_hr_arcmin"]):
+        raise ValueError(f"--input-fwhm must be larger than the models' "
+                         f"{card['fwhm_hr_arcmin']:g}' beam, got {args.input_fwhm:g}")
+    nbytes = 12 * args.nside ** 2 * len(args.stokes) * 4 + 2**24  # the map, report, figures
+    c.output_folder(args.output, "--output", overwrite=args.overwrite, nbytes=nbytes)
+
+
 def run(args):
+    check(args)
+    created = not os.path.isdir(args.output)
+    os.makedirs(args.output, exist_ok=True)
+    try:
+        return _run(args)
+    except BaseException:
+        if created and not os.listdir(args.output):
+            os.rmdir(args.output)  # no empty folder left by a failed or interrupted run
+        raise
+
+
+def _run(args):
     from .. import __version__, io
     from .._atomic import write_json
     from ..extend import Timings, extend, output_header
@@ -52,14 +93,12 @@ def run(args):
     from ..smoothing import resmooth
     from ..units import BUILTIN_FREQ_GHZ, BUILTIN_UNIT
 
-    if os.path.isdir(args.output) and os.listdir(args.output) and not args.overwrite:
-        raise FileExistsError(f"output folder {args.output!r} is not empty; pass --overwrite")
-    os.makedirs(args.output, exist_ok=True)
     t = Timings()
     t0 = time.perf_counter()
     say = (lambda *a: None) if args.quiet else print
     with t("sky"):
-        truth = synthetic_dust(args.nside, seed=args.seed, stokes=args.stokes, fwhm_arcmin=12.0)
+        truth = synthetic_dust(args.nside, seed=args.seed, stokes=args.stokes, fwhm_arcmin=12.0,
+                               version=args.sky_version)
     with t("smooth"):
         lr = resmooth(truth, 12.0, args.input_fwhm)  # an input whose beam is --input-fwhm
     say(f"synthetic {args.stokes} sky at Nside {args.nside} ready ({t['sky'] + t['smooth']:.1f} s)")
@@ -75,7 +114,8 @@ def run(args):
         io.write_map(path, out, dtype="float32", overwrite=True,
                      header={**head, "COORDSYS": "G"})
     summary = {"forse_version": __version__, "nside": args.nside, "stokes": args.stokes,
-               "seed": args.seed, "input_fwhm_arcmin": args.input_fwhm,
+               "seed": args.seed, "sky_version": args.sky_version,
+               "input_fwhm_arcmin": args.input_fwhm,
                "pol_mode": args.pol_mode, "map": os.path.basename(path)}
     if not args.no_validate:
         from ..validate import validate

@@ -25,7 +25,9 @@ def register(sub, name):
                    help="output FITS; with --realizations N > 1, files OUTPUT_r000.fits ...")
     p.add_argument("--input-fwhm", type=float, default=80.0, metavar="ARCMIN",
                    help="beam FWHM of the input map (default 80)")
-    p.add_argument("--nside", type=int, default=2048, help="output Nside (default 2048)")
+    p.add_argument("--nside", type=int, default=2048,
+                   help="output Nside, a power of two; the bundled 12' models need 1024 or more "
+                        "(pixels of at most 6'), up to 8192; 2048 (default) is their native Nside")
     p.add_argument("--model", default=None,
                    help="bundled model name or .keras path (default: the bundled dust models)")
     p.add_argument("--layout", choices=("regular", "adaptive"), default="regular")
@@ -76,17 +78,51 @@ def output_names(output: str, n: int) -> list[str]:
     return [f"{root}_r{i:03d}{ext or '.fits'}" for i in range(n)]
 
 
+def check(args) -> list[str]:
+    """Every argument, the input's header, the model cards and the outputs, before TensorFlow
+    loads and before anything is written; returns the output names."""
+    from .. import _checks as c
+    from ..extend import min_nside, model_cards
+    from ..io import _healpix_hdu
+
+    c.input_file(args.input, "INPUT")
+    _, head, ncol = _healpix_hdu(args.input)
+    _units(args, head)
+    c.positive(args.input_fwhm, "--input-fwhm", hi=6000.0)
+    c.seed(args.seed, "--seed")
+    c.integer(args.realizations, "--realizations", 1, 100_000)
+    c.integer(args.batch_size, "--batch-size", 1, 4096)
+    c.nside(args.nside, "--nside")
+    c.map_memory(args.nside, 3 if ncol >= 3 else 1, "--nside")
+    c.positive(args.size, "--size", hi=89.9)
+    if not 0 <= args.overlap < args.size:
+        raise ValueError(f"--overlap must be in [0, --size={args.size:g}) degrees, got "
+                         f"{args.overlap:g}")
+    card = model_cards(args.model, "TQU" if ncol >= 3 else "T", args.pol_mode)["T"]
+    fwhm_hr, px = float(card["fwhm_hr_arcmin"]), float(card["pixel_arcmin"])
+    if args.input_fwhm <= fwhm_hr:
+        raise ValueError(f"--input-fwhm must be larger than the model's {fwhm_hr:g}' output beam, "
+                         f"got {args.input_fwhm:g}")
+    if args.nside < min_nside(card):
+        raise ValueError(f"--nside {args.nside} is too coarse for the model's {fwhm_hr:g}' beam: "
+                         f"expected --nside {min_nside(card)} or more (a power of two)")
+    if round(args.size * 60.0 / px) % 4:
+        raise ValueError(f"--size {args.size:g} gives {round(args.size * 60.0 / px)}-pixel patches "
+                         f"at the model's {px:g}' pixels; expected a multiple of 4 pixels")
+    names = output_names(args.output, args.realizations)
+    nbytes = 12 * args.nside ** 2 * (3 if ncol >= 3 else 1) * (8 if args.float64 else 4)
+    for name in names:
+        c.output_file(name, "--output", overwrite=args.overwrite, nbytes=nbytes,
+                      inputs=[args.input])
+    return names
+
+
 def run(args):
-    from .. import io, parallel
+    names = check(args)
+    from .. import io, parallel, units
+    from .._checks import ascii_text
     from ..extend import Timings, extend, output_header
 
-    if args.realizations < 1:
-        raise ValueError(f"--realizations must be >= 1, got {args.realizations}")
-    names = output_names(args.output, args.realizations)
-    if not args.overwrite:
-        for name in names:
-            if os.path.exists(name):
-                raise FileExistsError(f"output {name!r} exists; pass --overwrite to replace it")
     comm = parallel.world()
     # Many realizations: whole realizations per rank; few: patches of each realization over ranks.
     by_real = comm is not None and args.realizations >= parallel.size(comm)
@@ -95,7 +131,9 @@ def run(args):
     t = Timings()
     with t("read"):
         maps, header = io.read_map(args.input)
-    unit, freq = _units(maps, header, args)
+    given, unit, freq = _units(args, header)
+    if given and unit:  # --unit: the input in the output's unit
+        units.convert(maps, given, unit, freq)
     stokes = "TQU" if maps.ndim == 2 and len(maps) == 3 else "T"
     written = []
     for i in todo:
@@ -113,7 +151,9 @@ def run(args):
                              nside_out=args.nside, pol_mode=args.pol_mode, layout=args.layout,
                              stochastic=not args.deterministic, calibrate=args.calibration,
                              blend=args.blend, stokes=stokes, unit=unit, freq_ghz=freq)
-        meta["INPUT"] = os.path.basename(args.input)[:60]
+        # FITS values are printable ASCII on one card: a name like 'map ☃.fits' is stored escaped
+        meta = {k: ascii_text(v)[:68] if isinstance(v, str) else v for k, v in meta.items()}
+        meta["INPUT"] = ascii_text(os.path.basename(args.input))[:60]
         if header.get("COORDSYS"):
             meta["COORDSYS"] = header["COORDSYS"]
         with t("write"):
@@ -127,19 +167,16 @@ def run(args):
     return 0
 
 
-def _units(maps, header, args):
-    """The output's unit and reference frequency; converts ``maps`` in place when --unit asks
-    for another unit than the input header's."""
+def _units(args, head):
+    """(input unit, output unit, reference frequency) from --unit, --freq and the input's
+    header (TUNIT1, REFFREQ); refuses a conversion whose frequency is unknown."""
     from .. import units
 
-    freq = args.freq if args.freq is not None else header.get("REFFREQ")
+    freq = args.freq if args.freq is not None else head.get("REFFREQ")
     freq = None if freq is None else float(freq)
-    given = header.get("UNIT")
-    if args.unit is None or given is None:
-        return args.unit or given, freq
-    if units.canonical(given, "input unit") != units.canonical(args.unit, "--unit"):
-        if freq is None:
-            raise ValueError(f"--unit {args.unit} converts the input from {given} (its TUNIT1): "
-                             "give its reference frequency with --freq GHZ")
-        units.convert(maps, given, args.unit, freq)
-    return args.unit, freq
+    given = str(head.get("TUNIT1", "")).strip() or None
+    if given and args.unit and freq is None and \
+            units.canonical(given, "the input's TUNIT1")[0] != units.canonical(args.unit)[0]:
+        raise ValueError(f"--unit {args.unit} converts the input from {given} (its TUNIT1): "
+                         "give its reference frequency with --freq GHZ")
+    return given, args.unit or given, freq

@@ -28,9 +28,27 @@ def register(sub, name):
     return p
 
 
+def check(args):
+    from .. import _checks as c
+
+    for flag, path in (("MAP", args.map), ("VARIANCE", args.variance)):
+        c.input_file(path, flag)
+    if not 0 <= args.snr < 1e9:
+        raise ValueError(f"--snr must be a number >= 0, got {args.snr:g}")
+    if not 0 <= args.smooth_fwhm <= 180:
+        raise ValueError(f"--smooth-fwhm must be in [0, 180] degrees, got {args.smooth_fwhm:g}")
+    if not 0 < args.cut < 1:
+        raise ValueError(f"--cut must be in (0, 1), got {args.cut:g}")
+    if not 0 <= args.bmin < 90:
+        raise ValueError(f"--bmin must be in [0, 90) degrees, got {args.bmin:g}")
+    c.output_file(args.output, "--output", overwrite=args.overwrite,
+                  inputs=[args.map, args.variance])
+
+
 def run(args):
     import numpy as np
 
+    check(args)
     from .. import io
     from ..masks import training_mask
 

@@ -12,13 +12,18 @@ EXAMPLE = """examples:
 def register(sub, name):
     import argparse
 
+    from ..sky import SKY_VERSION
+
     p = sub.add_parser(name, help="write the synthetic dust sky (GNILC stand-in)",
                        description=__doc__, epilog=EXAMPLE,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-o", "--output", required=True, help="output HEALPix FITS file")
-    p.add_argument("--nside", type=int, default=2048, help="HEALPix Nside (default 2048)")
+    p.add_argument("--nside", type=int, default=2048,
+                   help="HEALPix Nside, a power of two up to 8192 (default 2048)")
     p.add_argument("--stokes", choices=("T", "TQU"), default="T", help="T or TQU (default T)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--sky-version", type=int, choices=(1, 2), default=SKY_VERSION,
+                   help="version of the built-in sky (default %(default)s; 1 = the sky before 2026-12-03, kept for old results)")
     p.add_argument("--fwhm", type=float, default=12.0, metavar="ARCMIN",
                    help="beam FWHM of the map (default 12)")
     p.add_argument("--variance", metavar="FILE",
@@ -29,22 +34,39 @@ def register(sub, name):
     return p
 
 
+def check(args):
+    """Every argument and both outputs, before the sky is drawn."""
+    import os
+
+    from .. import _checks as c
+
+    c.nside(args.nside, "--nside")
+    c.map_memory(args.nside, len(args.stokes), "--nside")
+    c.seed(args.seed, "--seed")
+    c.positive(args.fwhm, "--fwhm", hi=6000.0)
+    c.positive(args.depth, "--depth", hi=1e9)
+    if args.variance and os.path.abspath(args.variance) == os.path.abspath(args.output):
+        raise ValueError(f"--variance {args.variance!r} is also --output; give two file names")
+    nbytes = 12 * args.nside ** 2 * len(args.stokes) * 8
+    for flag, path in (("--output", args.output), ("--variance", args.variance)):
+        if path:
+            c.output_file(path, flag, overwrite=args.overwrite, nbytes=nbytes)
+
+
 def run(args):
     import time
 
+    check(args)
     from .. import io
     from ..sky import noise_variance, synthetic_dust
     from ..units import BUILTIN_FREQ_GHZ, BUILTIN_UNIT
 
-    for path in filter(None, (args.output, args.variance)):
-        if not args.overwrite:
-            import os
-            if os.path.exists(path):
-                raise FileExistsError(f"{path!r} exists; pass --overwrite to replace it")
     t0 = time.perf_counter()
-    m = synthetic_dust(args.nside, seed=args.seed, stokes=args.stokes, fwhm_arcmin=args.fwhm)
+    m = synthetic_dust(args.nside, seed=args.seed, stokes=args.stokes, fwhm_arcmin=args.fwhm,
+                       version=args.sky_version)
     hdr = {"UNIT": BUILTIN_UNIT, "REFFREQ": (BUILTIN_FREQ_GHZ, "[GHz] reference frequency"),
            "COORDSYS": "G", "FWHM_AM": args.fwhm, "SEED": args.seed,
+           "SKYVER": args.sky_version,
            "COMMENT": "forse synthetic dust (stand-in for Planck GNILC 353 GHz)"}
     io.write_map(args.output, m, overwrite=args.overwrite, header=hdr)
     print(f"wrote {args.output} ({args.stokes}, Nside {args.nside}, {args.fwhm:g}', seed "

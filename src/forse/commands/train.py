@@ -49,16 +49,133 @@ def register(subparsers, name):
     p.add_argument("--mixed-precision", action="store_true", help="mixed bfloat16 compute")
     p.add_argument("--deterministic", action="store_true",
                    help="deterministic TensorFlow ops (bit-reproducible runs and resumes)")
+    p.add_argument("--conditional", action="store_true",
+                   help="the discriminator sees the input patch beside the small scales")
+    p.add_argument("--minkowski-weight", type=float, default=0.0, metavar="W",
+                   help="weight of the soft Minkowski-functional term in the generator loss "
+                        "(default 0: ForSE's adversarial loss alone)")
+    p.add_argument("--spectrum-weight", type=float, default=0.0, metavar="W",
+                   help="weight of the log power-spectrum term in the generator loss (default 0)")
     p.add_argument("--name", default="generator", help="file name of the final model")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in "
                    "OUT with its saved settings (only --steps may change)")
     p.add_argument("--overwrite", action="store_true", help="start again in an OUT that has "
                    "checkpoints")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(_defaults={a.dest: a.default for a in p._actions})
     return p
 
 
+# flag -> TrainConfig field, for the settings a --resume must not change
+FIELDS = {"--patch-size": "patch_size", "--width": "width", "--batch-size": "batch_size",
+          "--learning-rate": "learning_rate", "--beta1": "beta_1", "--swap-prob": "swap_prob",
+          "--d-steps": "d_steps", "--g-steps": "g_steps", "--seed": "seed",
+          "--checkpoint-every": "checkpoint_every", "--keep": "keep", "--log-every": "log_every",
+          "--noise-amplitude": "noise_amplitude", "--input-stokes": "input_stokes",
+          "--target-stokes": "target_stokes", "--val-patches": "val_patches", "--name": "name",
+          "--minkowski-weight": "minkowski_weight", "--spectrum-weight": "spectrum_weight"}
+SWITCHES = {"--no-label-smoothing": ("label_smoothing", False), "--stochastic": ("stochastic", True),
+            "--no-augment": ("augment", False), "--minmax": ("robust", False),
+            "--xla": ("jit_compile", True), "--mixed-precision": ("mixed_precision", True),
+            "--deterministic": ("deterministic", True), "--conditional": ("conditional", True)}
+
+
+def _check_numbers(args):
+    from .. import _checks as c
+
+    for flag, lo in (("--patch-size", 4), ("--batch-size", 1), ("--d-steps", 0),
+                     ("--g-steps", 1), ("--checkpoint-every", 1), ("--keep", 1),
+                     ("--log-every", 1), ("--val-patches", 1)):
+        c.integer(getattr(args, flag[2:].replace("-", "_")), flag, lo, 1 << 20)
+    if args.steps is not None:
+        c.integer(args.steps, "--steps", 1)
+    if args.patch_size % 4:
+        raise ValueError(f"--patch-size must be a multiple of 4, got {args.patch_size}")
+    c.seed(args.seed, "--seed")
+    c.positive(args.width, "--width", hi=8.0)
+    c.positive(args.learning_rate, "--learning-rate", hi=1.0)
+    if not 0 <= args.beta1 < 1:
+        raise ValueError(f"--beta1 must be in [0, 1), got {args.beta1:g}")
+    if not 0 <= args.swap_prob <= 1:
+        raise ValueError(f"--swap-prob must be in [0, 1], got {args.swap_prob:g}")
+    if not 0 <= args.noise_amplitude < 10:
+        raise ValueError(f"--noise-amplitude must be in [0, 10), got {args.noise_amplitude:g}")
+    for flag in ("--minkowski-weight", "--spectrum-weight"):
+        w = getattr(args, flag[2:].replace("-", "_"))
+        if not 0 <= w < 1e6:  # also refuses NaN
+            raise ValueError(f"{flag} must be a number in [0, 1e6), got {w:g}")
+    c.file_name(args.name, "--name")
+
+
+def _check_data(args):
+    import h5py
+
+    from .. import _checks as c
+
+    if not Path(args.data).is_dir():
+        raise FileNotFoundError(f"DATA {args.data!r} is not a folder (expected the output of "
+                                "`forse training-set`)")
+    for split in ("train", "validation", "test"):
+        path = Path(args.data) / f"{split}.h5"
+        if split == "train" or path.exists():
+            c.input_file(path, "DATA")
+            try:
+                with h5py.File(path, "r") as f:
+                    missing = [d for d in ("lr", "target") if d not in f]
+            except OSError as exc:
+                raise ValueError(f"DATA {str(path)!r} is not a readable HDF5 file "
+                                 f"({' '.join(str(exc).split())})") from None
+            if missing:
+                raise ValueError(f"DATA {str(path)!r} is not a forse training set: no {missing}")
+
+
+def _check_resume(args, out: Path):
+    """--resume continues a run with its saved settings: a flag that changes one is refused
+    (as the Python API refuses a different ``cfg``), and so is a folder with nothing to resume."""
+    ck = out / "checkpoints"
+    if not (out / "config.json").is_file() or not ck.is_dir() or \
+            not any(p.name.startswith("ckpt-") for p in ck.iterdir()):
+        raise FileNotFoundError(f"--resume: {str(out)!r} has no checkpoint to resume from; "
+                                "start without --resume")
+    saved = json.loads((out / "config.json").read_text())["config"]
+    given = {k for k, v in args._defaults.items() if getattr(args, k, v) != v}
+    changed = []
+    for flag, field in FIELDS.items():
+        dest = flag[2:].replace("-", "_")
+        if dest in given and getattr(args, dest) != saved.get(field):
+            changed.append(f"{flag} {getattr(args, dest)!r} (saved {saved.get(field)!r})")
+    for flag, (field, on) in SWITCHES.items():
+        if flag[2:].replace("-", "_") in given and saved.get(field) != on:
+            changed.append(f"{flag} (saved {field}={saved.get(field)!r})")
+    if changed:
+        raise ValueError(f"--resume keeps the saved settings of {str(out)!r}; only --steps may "
+                         f"change, got {', '.join(changed)}")
+
+
+def check(args):
+    """Every flag, the training set and the output folder, before TensorFlow loads and before
+    anything is written."""
+    from .. import _checks as c
+
+    _check_numbers(args)
+    out = Path(args.out)
+    c.output_folder(out, "OUT", overwrite=True)  # not a file, inside a writable folder
+    if args.resume and args.overwrite:
+        raise ValueError("--resume and --overwrite exclude each other")
+    if args.resume:
+        _check_resume(args, out)
+    else:
+        _check_data(args)
+        for ext in (".keras", ".json") if out.is_dir() else ():
+            c.output_file(out / f"{args.name}{ext}", "--name", overwrite=args.overwrite)
+        if (out / "checkpoints").is_dir() and any((out / "checkpoints").iterdir()) \
+                and not args.overwrite:
+            raise FileExistsError(f"OUT {args.out!r} already holds checkpoints; pass --resume to "
+                                  "continue or --overwrite to start again")
+
+
 def run(args):
+    check(args)
     from ..gan.train import TrainConfig, train
 
     cfg = TrainConfig(
@@ -70,7 +187,9 @@ def run(args):
         stochastic=args.stochastic, noise_amplitude=args.noise_amplitude,
         augment=not args.no_augment, robust=not args.minmax, input_stokes=args.input_stokes,
         target_stokes=args.target_stokes, val_patches=args.val_patches, jit_compile=args.xla,
-        mixed_precision=args.mixed_precision, deterministic=args.deterministic, name=args.name)
+        mixed_precision=args.mixed_precision, deterministic=args.deterministic,
+        conditional=args.conditional, minkowski_weight=args.minkowski_weight,
+        spectrum_weight=args.spectrum_weight, name=args.name)
     if args.resume and (Path(args.out) / "config.json").is_file():
         cfg = None  # the saved settings; only --steps may change
     command = "forse train " + " ".join(shlex.quote(a) for a in sys.argv[2:]) \

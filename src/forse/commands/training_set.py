@@ -15,6 +15,8 @@ EXAMPLE = """examples:
 def register(sub, name):
     import argparse
 
+    from ..sky import SKY_VERSION
+
     p = sub.add_parser(name, help="build train/validation/test patch sets",
                        description=__doc__, epilog=EXAMPLE,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -27,6 +29,8 @@ def register(sub, name):
     p.add_argument("--mask", help="0/1 mask FITS to use instead of the S/N + latitude mask")
     p.add_argument("--nside", type=int, default=2048, help="Nside of the synthetic sky (2048)")
     p.add_argument("--seed", type=int, default=0, help="seed (sky, centres, split, baseline)")
+    p.add_argument("--sky-version", type=int, choices=(1, 2), default=SKY_VERSION,
+                   help="version of the built-in sky (default %(default)s; 1 = the sky before 2026-12-03, kept for old results)")
     p.add_argument("-n", "--n-patches", type=int, default=1000,
                    help="patch positions over the three splits (default 1000)")
     p.add_argument("--npix", type=int, default=320, help="patch side in pixels (320)")
@@ -49,11 +53,57 @@ def register(sub, name):
     return p
 
 
+def check(args):
+    """Every argument, the input files and the output folder, before any work."""
+    from pathlib import Path
+
+    from .. import _checks as c
+
+    for flag, path in (("--input", args.input), ("--lr-input", args.lr_input),
+                       ("--variance", args.variance), ("--mask", args.mask)):
+        if path:
+            c.input_file(path, flag)
+    if args.lr_input and not args.input:
+        raise ValueError("--lr-input needs --input (the high-resolution map it goes with)")
+    c.nside(args.nside, "--nside")
+    c.seed(args.seed, "--seed")
+    c.integer(args.n_patches, "--n-patches", 1, 10_000_000)
+    c.integer(args.npix, "--npix", 8, 8192)
+    c.positive(args.pixel, "--pixel", hi=600.0)
+    if args.npix * args.pixel > 90 * 60:
+        raise ValueError(f"--npix {args.npix} x --pixel {args.pixel:g}' is a patch wider than 90 "
+                         "degrees; expected a smaller patch")
+    c.positive(args.fwhm_hr, "--fwhm-hr", hi=6000.0)
+    c.positive(args.fwhm_lr, "--fwhm-lr", hi=6000.0)
+    if args.fwhm_lr <= args.fwhm_hr:
+        raise ValueError(f"--fwhm-lr ({args.fwhm_lr:g}) must be larger than --fwhm-hr "
+                         f"({args.fwhm_hr:g})")
+    if min(args.fractions) < 0 or sum(args.fractions) <= 0:
+        raise ValueError(f"--fractions must be three non-negative shares, got {args.fractions}")
+    from ..training_set import split_counts
+
+    split_counts(args.n_patches, args.fractions, "--n-patches", "--fractions")
+    if not 0 < args.min_coverage <= 1:
+        raise ValueError(f"--min-coverage must be in (0, 1], got {args.min_coverage:g}")
+    if not 0 <= args.bmin < 90:
+        raise ValueError(f"--bmin must be in [0, 90) degrees, got {args.bmin:g}")
+    if not 0 <= args.snr < 1e9:
+        raise ValueError(f"--snr must be a number >= 0, got {args.snr:g}")
+    per = args.npix ** 2 * 4 * 4 * (2 if args.stokes == "QU" else 1)  # 4 float32 datasets
+    c.output_folder(args.output, "--output", overwrite=True, nbytes=args.n_patches * per)
+    if not args.overwrite and Path(args.output).is_dir():
+        for split in ("train", "validation", "test"):
+            for ext in (".h5", ".npy") if args.npy else (".h5",):
+                c.output_file(Path(args.output) / f"{split}{ext}", "--output", overwrite=False)
+
+
 def run(args):
     import os
     import time
 
     import numpy as np
+
+    check(args)
 
     from .. import io
     from ..masks import latitude_mask, training_mask, valid_pixels
@@ -67,15 +117,16 @@ def run(args):
         sky = {"sky": os.path.basename(args.input)}
         if "SEED" in head:  # written by `forse sky`: the synthetic sky's seed
             sky["sky_seed"] = int(head["SEED"])
+            sky["sky_version"] = int(head.get("SKYVER", 1))  # files before SKYVER: version 1
         lr = io.read_map(args.lr_input, field=(0, 1, 2) if need_pol else 0)[0] if args.lr_input else None
         variance = io.read_map(args.variance, field=0)[0] if args.variance else None
     else:
         from ..sky import noise_variance, synthetic_dust
 
         hr = synthetic_dust(args.nside, seed=args.seed, stokes="TQU" if need_pol else "T",
-                            fwhm_arcmin=args.fwhm_hr)
+                            fwhm_arcmin=args.fwhm_hr, version=args.sky_version)
         lr = None
-        sky = {"sky": "synthetic", "sky_seed": int(args.seed)}
+        sky = {"sky": "synthetic", "sky_seed": int(args.seed), "sky_version": args.sky_version}
         variance = noise_variance(args.nside, "T", fwhm_arcmin=args.fwhm_hr)
         timing["sky"] = time.perf_counter() - t0
     t1 = time.perf_counter()

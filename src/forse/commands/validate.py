@@ -34,6 +34,7 @@ def register(subparsers, name):
                         "`forse sky`); a seed the bundled models were trained on gives a warning")
     p.add_argument("--no-figures", action="store_true", help="write summary.json only")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--overwrite", action="store_true", help="reuse a non-empty output folder")
     return p
 
 
@@ -45,6 +46,57 @@ def _pairs(text, name):
     if not pts or any(len(p) != 2 for p in pts):
         raise ValueError(f"--{name} must look like 'lon,lat;lon,lat' in degrees, got {text!r}")
     return pts
+
+
+def _tiling(text):
+    """--seam-tiling 'size_deg,overlap_deg' (or 'none') -> (size, overlap) or None."""
+    if text.strip().lower() == "none":
+        return None
+    try:
+        size, overlap = (float(v) for v in text.split(","))
+    except ValueError:
+        raise ValueError(f"--seam-tiling must look like 'size_deg,overlap_deg' (e.g. '20,5') or "
+                         f"'none', got {text!r}") from None
+    if not 0 < size < 90 or not 0 <= overlap < size:
+        raise ValueError(f"--seam-tiling needs 0 < size < 90 and 0 <= overlap < size degrees, "
+                         f"got {text!r}")
+    return size, overlap
+
+
+def check(args):
+    """Every flag, the input files and the output folder, before any work."""
+    from .. import _checks as c
+
+    c.input_file(args.map, "MAP")
+    for flag in ("reference", "mask", "lowres"):
+        if getattr(args, flag):
+            c.input_file(getattr(args, flag), f"--{flag}")
+    if args.baseline and args.baseline.lower() != "gaussian":
+        c.input_file(args.baseline, "--baseline")
+    c.positive(args.fwhm_hr, "--fwhm-hr", hi=6000.0)
+    c.positive(args.fwhm_lr, "--fwhm-lr", hi=6000.0)
+    if args.fwhm_lr <= args.fwhm_hr:
+        raise ValueError(f"--fwhm-lr ({args.fwhm_lr:g}) must be larger than --fwhm-hr "
+                         f"({args.fwhm_hr:g})")
+    c.integer(args.npix, "--npix", 8, 8192)
+    c.positive(args.pixel_arcmin, "--pixel-arcmin", hi=600.0)
+    c.seed(args.seed, "--seed")
+    if args.apodize_deg < 0:
+        raise ValueError(f"--apodize-deg must be >= 0, got {args.apodize_deg:g}")
+    if args.lmax is not None:
+        from ..io import _healpix_hdu
+
+        nside = int(_healpix_hdu(args.map)[1]["NSIDE"])
+        c.integer(args.lmax, "--lmax", 2, 4 * nside)
+    patches = None
+    if args.patches and args.patches.split(":")[0].strip() == "test":
+        patches = args.patches.strip()
+    elif args.patches:
+        pts = _pairs(args.patches, "patches")
+        patches = ([p[0] for p in pts], [p[1] for p in pts])
+    seam = _tiling(args.seam_tiling)
+    c.output_folder(args.out_dir, "--out-dir", overwrite=args.overwrite, nbytes=2**24)
+    return patches, seam
 
 
 def _header_seed(path):
@@ -62,20 +114,12 @@ def _header_seed(path):
 
 
 def run(args):
+    patches, seam = check(args)
     from ..validate import validate
 
-    patches = None
-    if args.patches and args.patches.split(":")[0].strip() == "test":
-        patches = args.patches.strip()
-    elif args.patches:
-        pts = _pairs(args.patches, "patches")
-        patches = ([p[0] for p in pts], [p[1] for p in pts])
     ref_seed = args.reference_seed
     if ref_seed is None and args.reference:
         ref_seed = _header_seed(args.reference)
-    seam = None
-    if args.seam_tiling.lower() != "none":
-        seam = _pairs(args.seam_tiling.replace(",", ",", 1), "seam-tiling")[0]
     s = validate(args.map, reference=args.reference, baseline=args.baseline, mask=args.mask,
                  out_dir=args.out_dir, lowres=args.lowres, stokes=args.stokes,
                  fwhm_lr_arcmin=args.fwhm_lr, fwhm_hr_arcmin=args.fwhm_hr, patches=patches,

@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import json
 import os
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
 from .._atomic import replacing, write_json
+from .._cards import BUNDLED, default_ell_range, load_card, resolve_model_path  # noqa: F401
 
 CARD_FORMAT = "forse-generator-card/1"
 NOISE_AMPLITUDE = 0.1  # default ForSE+ input noise amplitude (in rescaled units)
-BUNDLED = ("dust-T", "dust-Q", "dust-U")
 
 
 def _rescale(x, robust=True, percentiles=(0.5, 99.5)):
@@ -42,12 +41,6 @@ def add_input_noise(x, amplitude: float, rng: np.random.Generator) -> np.ndarray
     return _rescale(noisy, robust=False)
 
 
-def _umask_mode() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask  # what a plain open() would give; mkstemp makes 0600 files
-
-
 def _atomic_json(path: Path, obj) -> None:
     write_json(path, obj, indent=2, sort_keys=True, default=_json_default)
 
@@ -64,8 +57,9 @@ def _json_default(o):
 
 def make_card(*, name, patch_size, pixel_arcmin, fwhm_hr_arcmin, fwhm_lr_arcmin, input_stokes,
               target_stokes, width, stochastic, noise_amplitude, robust, percentiles,
-              ell_range=(300, 1000), training=None, metrics=None) -> dict:
-    """The JSON model card written beside a ``.keras`` generator."""
+              ell_range=None, training=None, metrics=None) -> dict:
+    """The JSON model card written beside a ``.keras`` generator. ``ell_range`` (the band
+    that sets the small scales' amplitude) defaults to (300, 1000) scaled to the pixel size."""
     from .. import __version__
 
     return {
@@ -81,7 +75,7 @@ def make_card(*, name, patch_size, pixel_arcmin, fwhm_hr_arcmin, fwhm_lr_arcmin,
         "stochastic": bool(stochastic),
         "noise_amplitude": float(noise_amplitude),
         "normalization": {"robust": bool(robust), "percentiles": [float(p) for p in percentiles],
-                          "ell_range": [float(e) for e in ell_range]},
+                          "ell_range": [float(e) for e in (ell_range or default_ell_range(pixel_arcmin))]},
         "training": dict(training or {}),
         "metrics": dict(metrics or {}),
         "forse_version": __version__,
@@ -127,37 +121,6 @@ class Generator:
 
     def __call__(self, x, **kwargs):
         return generate(self, x, **kwargs)
-
-
-def _bundled_path(name: str):
-    return resources.files("forse.gan").joinpath("models", f"{name}.keras")
-
-
-def resolve_model_path(path_or_name) -> Path:
-    """The ``.keras`` file for a bundled name ("dust-T", "dust-Q", "dust-U") or a path."""
-    if not isinstance(path_or_name, (str, os.PathLike)):
-        raise TypeError(f"`path_or_name` must be a bundled model name or a path, got "
-                        f"{type(path_or_name).__name__}")
-    s = os.fspath(path_or_name)
-    if s in BUNDLED:
-        p = Path(str(_bundled_path(s)))
-        if not p.is_file():
-            raise FileNotFoundError(f"bundled model {s!r} is missing from the installed package "
-                                    f"(looked for {p})")
-        return p
-    p = Path(s)
-    if p.suffix != ".keras" and not p.exists():
-        p = p.with_name(p.name + ".keras")
-    if not p.is_file():
-        raise FileNotFoundError(f"no generator at {s!r}: expected a .keras file or one of the "
-                                f"bundled names {BUNDLED}")
-    return p
-
-
-def load_card(path_or_name) -> dict:
-    """The model card (JSON beside the ``.keras`` file) of a bundled name or path; {} if none."""
-    card_path = resolve_model_path(path_or_name).with_suffix(".json")
-    return json.loads(card_path.read_text()) if card_path.is_file() else {}
 
 
 def load_generator(path_or_name, *, with_card: bool = False):

@@ -8,7 +8,10 @@ quarter turns make the batches. Stochastic models get ForSE+ input noise on the 
 
 One step = ``d_steps`` discriminator updates (each on a fresh batch) + ``g_steps`` generator
 updates; binary cross-entropy on logits, labels smoothed (real U[0.7, 1], fake U[0, 0.3]) and
-swapped per sample with probability ``swap_prob``.
+swapped per sample with probability ``swap_prob``. Options beyond ForSE (``forse.gan.losses``):
+``conditional`` (the discriminator sees the input patch beside the small scales),
+``minkowski_weight`` and ``spectrum_weight`` (soft Minkowski functionals and log power of the
+generated against the true small scales of the same batch, added to the generator's loss).
 
 Random streams: numpy (batches, crops, noise) and ``tf.random.Generator`` (labels) seeded from
 ``seed``; dropout uses a seeded Keras seed generator. All of them, both networks and both
@@ -27,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._checks import file_name, seed
 from . import checkpoints
 from .models import add_input_noise, make_card, save_generator
 
@@ -62,6 +66,9 @@ class TrainConfig:
     jit_compile: bool = False
     mixed_precision: bool = False
     deterministic: bool = False
+    conditional: bool = False
+    minkowski_weight: float = 0.0
+    spectrum_weight: float = 0.0
     name: str = "generator"
     extra: dict = field(default_factory=dict)
 
@@ -82,11 +89,15 @@ class TrainConfig:
             raise ValueError(f"`learning_rate` must be > 0, got {self.learning_rate!r}")
         if not 0 <= self.beta_1 < 1:
             raise ValueError(f"`beta_1` must be in [0, 1), got {self.beta_1!r}")
-        if not self.noise_amplitude >= 0:
-            raise ValueError(f"`noise_amplitude` must be >= 0, got {self.noise_amplitude!r}")
+        for k in ("noise_amplitude", "minkowski_weight", "spectrum_weight"):
+            v = getattr(self, k)
+            if not (isinstance(v, (int, float)) and np.isfinite(v) and v >= 0):
+                raise ValueError(f"`{k}` must be a finite number >= 0, got {v!r}")
         for k in ("input_stokes", "target_stokes"):
             if getattr(self, k) not in ("T", "Q", "U"):
                 raise ValueError(f"`{k}` must be 'T', 'Q' or 'U', got {getattr(self, k)!r}")
+        seed(self.seed, "seed")
+        file_name(self.name, "name")  # NAME.keras must land inside the output folder
         return self
 
     def to_dict(self):
@@ -215,7 +226,8 @@ class Trainer:
         keras.utils.set_random_seed(cfg.seed)
         dtype = "mixed_bfloat16" if cfg.mixed_precision else "float32"
         self.G = build_generator(None, cfg.width, 1, dtype=dtype)
-        self.D = build_discriminator(cfg.patch_size, cfg.width, 1, seed=cfg.seed + 1, dtype=dtype)
+        self.D = build_discriminator(cfg.patch_size, cfg.width, 2 if cfg.conditional else 1,
+                                     seed=cfg.seed + 1, dtype=dtype)
         self.g_opt = keras.optimizers.Adam(cfg.learning_rate, beta_1=cfg.beta_1)
         self.d_opt = keras.optimizers.Adam(cfg.learning_rate, beta_1=cfg.beta_1)
         self.g_opt.build(self.G.trainable_variables)
@@ -245,24 +257,40 @@ class Trainer:
             real, fake = tf.ones_like(real), tf.zeros_like(fake)
         return tf.where(swap, fake, real), tf.where(swap, real, fake)
 
+    def _judge(self, small, x):
+        """Discriminator logits; a conditional one sees the input beside the small scales."""
+        import tensorflow as tf
+
+        if self.cfg.conditional:
+            small = tf.concat([small, tf.cast(x, small.dtype)], axis=-1)
+        return self.D(small, training=True)
+
     def _d_update_py(self, x, y):
         import tensorflow as tf
 
         fake = self.G(x, training=True)
         real_lab, fake_lab = self._labels(tf.shape(x)[0])
         with tf.GradientTape() as tape:
-            loss = (self._bce(real_lab, self.D(y, training=True))
-                    + self._bce(fake_lab, self.D(fake, training=True)))
+            loss = (self._bce(real_lab, self._judge(y, x))
+                    + self._bce(fake_lab, self._judge(fake, x)))
         grads = tape.gradient(loss, self.D.trainable_variables)
         self.d_opt.apply(grads, self.D.trainable_variables)
         return loss
 
-    def _g_update_py(self, x):
+    def _g_update_py(self, x, y):
         import tensorflow as tf
 
+        from .losses import minkowski_loss, spectrum_loss
+
+        cfg = self.cfg
         with tf.GradientTape() as tape:
-            logits = self.D(self.G(x, training=True), training=True)
+            fake = self.G(x, training=True)
+            logits = self._judge(fake, x)
             loss = self._bce(tf.ones_like(logits, dtype=tf.float32), logits)
+            if cfg.minkowski_weight:
+                loss += cfg.minkowski_weight * minkowski_loss(fake, y)
+            if cfg.spectrum_weight:
+                loss += cfg.spectrum_weight * spectrum_loss(fake, y)
         grads = tape.gradient(loss, self.G.trainable_variables)
         self.g_opt.apply(grads, self.G.trainable_variables)
         return loss
@@ -273,7 +301,7 @@ class Trainer:
             d_loss = self._d_update(*batches(self.np_rng))
         g_loss = 0.0
         for _ in range(self.cfg.g_steps):
-            g_loss = self._g_update(batches(self.np_rng)[0])
+            g_loss = self._g_update(*batches(self.np_rng))
         self.step += 1
         return float(d_loss), float(g_loss)
 
@@ -392,6 +420,14 @@ def _evaluate(trainer, x, y, cfg, seed=12345, variant="nu"):
     return score(trainer.predict(x), y, variant)
 
 
+def _sky_version(attrs):
+    """Version of the synthetic sky a set was cut from: recorded since version 2 existed; a set
+    from before has version 1, a user map none."""
+    if "sky_version" in attrs:
+        return int(attrs["sky_version"])
+    return 1 if "sky_seed" in attrs or "sky" not in attrs else None
+
+
 def _sky_provenance(attrs):
     """``(sky_seeds, sky)``: the synthetic-sky seeds the training set was cut from, and what the
     sky was. Sets from ``forse training-set`` record ``sky`` ("synthetic" or the input file) and,
@@ -446,6 +482,9 @@ def train(data_dir, out_dir, cfg: TrainConfig | None = None, *, resume=False, ov
     out = Path(out_dir)
     ck = out / "checkpoints"
     cfg_path = out / "config.json"
+    if resume and not checkpoints.list_checkpoints(ck):
+        raise FileNotFoundError(f"`resume`: {str(out)!r} has no checkpoint to resume from; "
+                                "start without resume")
     if resume and cfg_path.is_file():
         saved = json.loads(cfg_path.read_text())
         if cfg is not None:
@@ -467,6 +506,10 @@ def train(data_dir, out_dir, cfg: TrainConfig | None = None, *, resume=False, ov
                               "continue or overwrite=True (--overwrite) to start again")
     elif steps is not None:
         cfg = dataclasses.replace(cfg or TrainConfig(), steps=int(steps))
+    name = (cfg or TrainConfig()).name
+    if not resume and not overwrite and any((out / f"{name}{e}").exists() for e in (".keras", ".json")):
+        raise FileExistsError(f"{str(out)!r} already holds a model {name!r}; pass "
+                              "overwrite=True (--overwrite) to replace it or choose another name")
     if data_dir is None:
         raise ValueError("`data_dir` is required: nothing to resume in " + str(out))
     cfg = (cfg or TrainConfig()).check()
@@ -553,6 +596,7 @@ def train(data_dir, out_dir, cfg: TrainConfig | None = None, *, resume=False, ov
         robust=cfg.robust, percentiles=cfg.percentiles,
         training={"command": command, "resumes": _resumes(cfg_path), "data_dir": str(data_dir),
                   "data_seed": attrs.get("seed"), "sky_seeds": sky_seeds, "sky": sky,
+                  "sky_version": _sky_version(attrs),
                   "test_patches": _test_patches(data_dir, attrs),
                   "nside": attrs.get("nside"), "train_patch_npix": attrs.get("npix"),
                   "steps": cfg.steps, "config": cfg.to_dict(), "steps_per_second": rate},
