@@ -231,7 +231,7 @@ def test_sigkill_then_resume_continues_from_checkpoint(data, tmp_path):
     res = subprocess.run(_cli(data, tmp_path / "run", steps, "--resume"), env=env,
                          capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr[-2000:]
-    summary = json.loads(res.stdout[res.stdout.index("{"):])
+    summary = json.JSONDecoder().raw_decode(res.stdout[res.stdout.index("{"):])[0]
     assert summary["resumed_from"] == killed_at and summary["steps"] == steps
     log_steps = [int(r["step"]) for r in _log(tmp_path / "run" / "log.csv")]
     assert log_steps == sorted(set(log_steps)) and log_steps[-1] == steps  # no duplicated rows

@@ -170,8 +170,9 @@ def test_cli_writes_report_and_summary(tmp_path, dust, capsys):
     pngs = sorted(p.name for p in (out / "figures").iterdir())  # the same figures as files
     assert len(pngs) == page.count("data:image/png;base64,") and pngs[0].startswith("01-minkowski")
     assert all((out / "figures" / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
-    printed = json.loads(capsys.readouterr().out)
-    assert printed["patches_used"] == 32
+    printed = capsys.readouterr().out
+    assert printed.splitlines()[-1] == f"wrote {out / 'report.html'}, {out / 'summary.json'}"
+    assert json.JSONDecoder().raw_decode(printed)[0]["patches_used"] == 32
     # bad input -> exit status 2 and a message naming the problem
     rc = main(["validate", str(tmp_path / "gen.fits"), "--patches", "10,abc", "-o", str(out)])
     assert rc == 2 and "--patches" in capsys.readouterr().err
@@ -308,6 +309,12 @@ def test_report_opens_with_the_headline(dust128, tmp_path):
     saved = json.loads((tmp_path / "summary.json").read_text())
     assert saved["headline"] == json.loads(json.dumps(s["headline"]))
     assert saved["held_out"]["held_out"] is False
+    # in Jupyter the result shows as a compact table: the verdict, the overlaps, the report
+    compact = s._repr_html_()
+    assert f"{s['headline']['n_better']} of {s['headline']['n_rows']}</b>" in compact
+    assert "NOT held out" in compact and str(tmp_path / "report.html") in compact
+    v0 = s["headline"]["minkowski_nu"]["Q"]["baseline"]["v0"]
+    assert f"<td>{v0:.3f}</td>" in compact and compact.count("<tr>") == 2 + 3
 
 
 def test_cli_reads_the_reference_seed_from_its_header(tmp_path, dust, capsys):
@@ -321,10 +328,10 @@ def test_cli_reads_the_reference_seed_from_its_header(tmp_path, dust, capsys):
             "none", "-o", str(tmp_path / "out")]
     with pytest.warns(UserWarning, match="reference sky seed 0"):
         assert main(args) == 0
-    printed = json.loads(capsys.readouterr().out)
+    printed = json.JSONDecoder().raw_decode(capsys.readouterr().out)[0]  # then "wrote ..."
     assert printed["held_out"]["held_out"] is False and "ceiling" in printed
     assert main(args + ["--reference-seed", "2", "--overwrite"]) == 0
-    assert json.loads(capsys.readouterr().out)["held_out"] == {
+    assert json.JSONDecoder().raw_decode(capsys.readouterr().out)[0]["held_out"] == {
         "reference_seed": 2, "training_sky_seeds": [0], "held_out": True}
 
 

@@ -37,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
         p = mod.register(sub, name)
         p.add_argument("--debug", action="store_true",
                        help="show Python tracebacks (also: FORSE_DEBUG=1)")
+        p.add_argument("--verbose", action="store_true",
+                       help="let TensorFlow's start-up messages through to stderr "
+                            "(also: FORSE_LOG_LEVEL=INFO)")
         p.set_defaults(_run=mod.run)
     return parser
 
@@ -58,9 +61,12 @@ def main(argv=None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
+    from ._log import cli_output
+
     debug = args.debug or os.environ.get("FORSE_DEBUG", "") not in ("", "0")
     try:
-        return int(args._run(args) or 0)
+        with cli_output(args.verbose):
+            return int(args._run(args) or 0)
     except KeyboardInterrupt:
         if debug:
             raise

@@ -28,7 +28,7 @@ import warnings
 import healpy as hp
 import numpy as np
 
-from . import _checks, parallel, projection, sht, tiling
+from . import _checks, parallel, projection, sht, tiling, units
 from ._checks import integer, nside_of, positive
 
 STAGES = ("read", "smooth", "project", "infer", "normalize", "backproject", "calibrate", "write")
@@ -360,27 +360,56 @@ def load_models(model, stokes: str, pol_mode: str):
     return gens, cards["T"]
 
 
-def output_header(model=None, *, seed, input_fwhm_arcmin, nside_out, pol_mode, layout,
-                  stochastic, calibrate="auto", blend="quadrature") -> dict:
-    """FITS keywords that describe an extended map: seed, beams, Nside, the run's options and the
-    (T) model card's name, width, checkpoint step and forse version."""
+def _card_keys(name, card, suffix=""):
+    """Header keys of one model card; ``suffix`` "" for the T model, "_Q"/"_U" for the others
+    (the T keys keep their historical 8-character names)."""
     import os
 
+    step = card.get("metrics", {}).get("checkpoint_step")
+    keys = (("MODEL", "MODEL"), ("MODELCRD", "CARD"), ("MODELWID", "WIDTH"),
+            ("MODELSTP", "STEP"), ("MODELVER", "MODVER"))
+    values = (os.path.basename(name)[:60], card.get("name"), card.get("width"), step,
+              card.get("forse_version"))
+    return {(t if not suffix else q + suffix): v for (t, q), v in zip(keys, values)}
+
+
+def output_header(model=None, *, seed, input_fwhm_arcmin, nside_out, pol_mode, layout,
+                  stochastic, calibrate="auto", blend="quadrature", stokes="T", unit=None,
+                  freq_ghz=None) -> dict:
+    """FITS keywords that describe an extended map: seed, Nside, the run's options, every model
+    card used (T; Q and U too for a TQU map in ``"qu"`` mode), the unit (``UNIT``, written as the
+    columns' TUNITn) and reference frequency (``REFFREQ``, GHz) when known, and the beams: the
+    output is at the Gaussian beam ``OUTFWHM`` at every multipole, the input (``INFWHM``)
+    deconvolved to it below ``ELLKEEP``, the generated small scales above ``ELLGEN``."""
     from .gan.models import load_card
+    from .smoothing import default_ell_fit, default_ell_transition
 
     t_model = "dust-T" if model is None else model["T"] if isinstance(model, dict) else str(model)
     card = load_card(t_model)
-    metrics = card.get("metrics", {})
-    head = {"SEED": int(seed), "INFWHM": float(input_fwhm_arcmin),
-            "OUTFWHM": card.get("fwhm_hr_arcmin"), "OUTNSIDE": int(nside_out),
-            "MODEL": os.path.basename(t_model)[:60], "MODELCRD": card.get("name"),
-            "MODELWID": card.get("width"), "MODELSTP": metrics.get("checkpoint_step"),
-            "MODELVER": card.get("forse_version"), "PIXARCM": card.get("pixel_arcmin"),
+    keep, gen = default_ell_transition(input_fwhm_arcmin,
+                                       default_ell_fit(input_fwhm_arcmin, nside_out))
+    fwhm = card.get("fwhm_hr_arcmin")
+    head = {"SEED": int(seed),
+            "INFWHM": (float(input_fwhm_arcmin), "[arcmin] beam of the input map"),
+            "OUTFWHM": (fwhm, "[arcmin] beam of this map at all multipoles"),
+            "ELLKEEP": (int(keep), "l below: the input deconvolved to OUTFWHM"),
+            "ELLGEN": (int(gen), "l above: generated; cos^2 hand-over between"),
+            "OUTNSIDE": int(nside_out), **_card_keys(t_model, card),
+            "PIXARCM": card.get("pixel_arcmin"),
             "POLMODE": pol_mode, "LAYOUT": layout, "CALIB": str(resolve_calibration(calibrate, pol_mode)).lower(),
             "BLEND": blend,
             "STOCHAST": bool(card.get("stochastic", False)) if stochastic is None else
             bool(stochastic)}
-    return {k: v for k, v in head.items() if v is not None}
+    if stokes == "TQU" and pol_mode == "qu":
+        for k in "QU":
+            name = model[k] if isinstance(model, dict) else _sibling(t_model, k)
+            head.update(_card_keys(name, load_card(name), "_" + k))
+    if unit is not None:
+        units.canonical(unit)  # a unit PySM and the converters know
+        head["UNIT"] = str(unit)
+    if freq_ghz is not None:
+        head["REFFREQ"] = (float(freq_ghz), "[GHz] reference frequency of the map")
+    return {k: v for k, v in head.items() if (v[0] if isinstance(v, tuple) else v) is not None}
 
 
 def extend(m, *, input_fwhm_arcmin=80.0, nside_out=None, model=None, layout="regular",

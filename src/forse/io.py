@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import os
+import re
 import warnings
 from io import StringIO
 from pathlib import Path
@@ -116,9 +117,37 @@ def read_map(path, field=None):
     return maps, out
 
 
+# written from the data itself: a value given in ``header`` for one of these is not used
 _RESERVED = {"SIMPLE", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "EXTEND", "XTENSION", "PCOUNT",
              "GCOUNT", "TFIELDS", "NSIDE", "ORDERING", "INDXSCHM", "FIRSTPIX", "LASTPIX",
-             "PIXTYPE", "OBJECT", "UNIT", "COORDSYS", "POLCCONV", "POLAR", "BAD_DATA", "EXTNAME"}
+             "PIXTYPE", "OBJECT", "UNIT", "COORDSYS", "BAD_DATA", "EXTNAME"}
+
+
+def _card_key(key):
+    """A header key as written: upper case, a standard 8-character keyword or, longer, an
+    ESO ``HIERARCH`` one (read back under its own name); never cut short."""
+    k = str(key).strip().upper()
+    if re.fullmatch(r"[A-Z0-9_-]{1,8}", k):
+        return k
+    if re.fullmatch(r"[ -~]+", k) and "=" not in k and len(k) <= 60:
+        return "HIERARCH " + k
+    raise ValueError(f"header key {str(key)!r} cannot be written to FITS: expected printable "
+                     "ASCII without '=', at most 60 characters")
+
+
+def _cards(extra, ncol):
+    """Cards for ``write_map``'s ``header``: forse's own, the caller's, and for a T, Q, U map
+    the polarization convention (healpy's, COSMO, unless the caller states another)."""
+    from . import __version__
+
+    cards = {"CREATOR": "forse", "FORSEVER": __version__}
+    if ncol == 3:
+        cards.update(POLAR=(True, "T, Q, U maps"),
+                     POLCCONV=("COSMO", "Q/U convention: COSMO (healpy) or IAU"))
+    for k, v in extra.items():
+        if str(k).strip().upper() not in _RESERVED:
+            cards[_card_key(k)] = v
+    return list(cards.items())
 
 
 def _table_header(npix, names, dtype, unit, coord, nest, cards):
@@ -165,8 +194,10 @@ def _write_rows(f, maps, dtype, nrows):
 def write_map(path, maps, *, overwrite=False, header=None, nest=False, dtype=None):
     """Write one map ``(npix,)`` or a stack ``(k, npix)`` to a HEALPix FITS file, atomically.
 
-    ``header`` (dict or sequence of (key, value)) is added to the header; the keys ``UNIT`` and
-    ``COORDSYS`` set the column units and the coordinate system. NaN pixels are written as
+    ``header`` (dict or sequence of (key, value) or (key, (value, comment))) is added to the
+    header; the keys ``UNIT`` and ``COORDSYS`` set the column units and the coordinate system;
+    keys longer than 8 characters are written as HIERARCH cards; a T, Q, U map gets
+    ``POLCCONV = 'COSMO'`` unless ``header`` gives it. NaN pixels are written as
     UNSEEN. ``nest=True`` declares the input to be in NEST order. The layout and header are
     healpy's (``hp.write_map``); the rows are streamed, so no copy of the maps is made. A path
     ending in ``.gz`` is gzip-compressed. ``dtype`` (float32 or float64) is the type on disk;
@@ -191,11 +222,8 @@ def write_map(path, maps, *, overwrite=False, header=None, nest=False, dtype=Non
     if coord is not None:
         coord = {"GALACTIC": "G", "ECLIPTIC": "E", "CELESTIAL": "C", "EQUATORIAL": "C"}.get(
             str(coord).strip().upper(), str(coord).strip().upper()[:1])
-    from . import __version__
-
-    cards = [("CREATOR", "forse"), ("FORSEVER", __version__)]
-    cards += [(str(k)[:8].upper(), v) for k, v in extra.items() if str(k).upper() not in _RESERVED]
     rows = np.atleast_2d(m)
+    cards = _cards(extra, len(rows))
     k = len(rows)
     names = (["I_STOKES", "Q_STOKES", "U_STOKES"] if k == 3 else
              ["I_STOKES"] if k == 1 else [f"FIELD{i}" for i in range(k)])

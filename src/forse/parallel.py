@@ -9,11 +9,27 @@ from __future__ import annotations
 import os
 
 
+#: rank variables that mpiexec/mpirun (MPICH/Hydra, PMIx, Open MPI, Intel MPI) give each rank
+LAUNCHER_VARS = ("PMI_RANK", "PMIX_RANK", "OMPI_COMM_WORLD_RANK", "MPI_LOCALRANKID", "PMI_SIZE")
+
+
+def launched(env=None) -> bool:
+    """Whether this process was started by an MPI launcher: mpiexec/mpirun (their rank
+    variables) or a Slurm ``srun`` step of more than one task (``SLURM_STEP_NUM_TASKS``, which
+    srun sets for its tasks and a batch script itself does not have)."""
+    env = os.environ if env is None else env
+    if any(k in env for k in LAUNCHER_VARS):
+        return True
+    try:
+        return int(env.get("SLURM_STEP_NUM_TASKS", "1")) > 1
+    except ValueError:
+        return False
+
+
 def world():
     """The MPI world communicator when running under more than one rank, else ``None``."""
-    if not any(k in os.environ for k in ("PMI_RANK", "PMIX_RANK", "OMPI_COMM_WORLD_RANK",
-                                         "MPI_LOCALRANKID", "PMI_SIZE")):
-        return None  # not under mpiexec: do not pay for (or require) MPI initialisation
+    if not launched():
+        return None  # not under a launcher: do not pay for (or require) MPI initialisation
     try:
         from mpi4py import MPI
     except ImportError:

@@ -326,6 +326,34 @@ def headline_html(summary):
     return "".join(out)
 
 
+def summary_html(summary, report=None):
+    """A compact HTML summary (Jupyter's display of a ``validate`` result): the verdict, the
+    nu-Minkowski overlaps of forse / baseline / ceiling per field, and where the report is."""
+    h = summary.get("headline") or {}
+    ho = (summary.get("held_out") or {}).get("held_out")
+    title = (f"forse validation: {summary.get('stokes')} at Nside {summary.get('nside')}, "
+             f"{(summary.get('patches') or {}).get('n_used', '?')} patches; "
+             + {True: "held-out sky", False: "NOT held out (training sky)"}.get(ho, "sky seed unknown"))
+    out = [f"<p><b>{html.escape(title)}</b></p>"]
+    if h.get("n_rows"):
+        out.append(f"<p>closer to the truth than the Gaussian baseline on <b>{h['n_better']} of "
+                   f"{h['n_rows']}</b> headline rows</p>")
+    rows = []
+    for f, d in (h.get("minkowski_nu") or {}).items():
+        cells = "".join(f"<td>{_num(d[who].get(v))}</td>" if who in d else "<td></td>"
+                        for v in ("v0", "v1", "v2") for who in ("forse", "baseline", "ceiling"))
+        rows.append(f"<tr><td>{html.escape(f)}</td>{cells}</tr>")
+    if rows:
+        sub = "".join("<th>forse</th><th>baseline</th><th>ceiling</th>" for _ in range(3))
+        out.append("<table><tr><th rowspan=2>field</th><th colspan=3>V0 overlap</th>"
+                   "<th colspan=3>V1 overlap</th><th colspan=3>V2 overlap</th></tr>"
+                   f"<tr>{sub}</tr>{''.join(rows)}</table>")
+    if report:
+        out.append(f'<p>full report: <a href="{html.escape(str(report))}">'
+                   f"{html.escape(str(report))}</a></p>")
+    return "".join(out)
+
+
 def zoom_places(summary):
     """Two validation patch centres and one point on a patch border of the seam tiling."""
     lon = summary["patches"]["lon_deg"]

@@ -496,6 +496,18 @@ def _headline(summary, full, hp_filter):
 
 
 # ----------------------------------------------------------------------------- driver
+class Summary(dict):
+    """What ``validate`` returns: the summary dict (as in ``summary.json``), shown in Jupyter as a
+    compact HTML table (``report`` is the path of ``report.html`` when one was written)."""
+
+    report = None
+
+    def _repr_html_(self):
+        from .report import summary_html
+
+        return summary_html(self, self.report)
+
+
 def validate(map, reference=None, baseline=None, mask=None, out_dir=None, *, lowres=None,
              stokes=None, fwhm_lr_arcmin=80.0, fwhm_hr_arcmin=12.0, patches=None, npix=320,
              pixel_arcmin=3.75, n_thresholds=32, lmax=None, apodize_deg=2.0,
@@ -794,13 +806,14 @@ def validate(map, reference=None, baseline=None, mask=None, out_dir=None, *, low
     }
     summary["headline"] = _headline(summary, full, hp_filter)
     summary["timings_s"]["total"] = round(time.perf_counter() - t0, 3)
-    summary = _tolist(summary)
+    summary = Summary(_tolist(summary))
     if out_dir is not None:
         os.makedirs(out_dir, exist_ok=True)
         if figures:
             from .report import write_report
 
-            write_report(os.path.join(out_dir, "report.html"), summary,
+            summary.report = os.path.join(out_dir, "report.html")
+            write_report(summary.report, summary,
                          maps={k: maps[k] for k in names}, lrs=lrs, seam_maps=seam_maps, full=full,
                          backend=backend)
             summary["timings_s"]["report"] = round(time.perf_counter() - t, 3)

@@ -91,6 +91,7 @@ def _run(args):
     from ..extend import Timings, extend, output_header
     from ..sky import synthetic_dust
     from ..smoothing import resmooth
+    from ..units import BUILTIN_FREQ_GHZ, BUILTIN_UNIT
 
     t = Timings()
     t0 = time.perf_counter()
@@ -108,9 +109,10 @@ def _run(args):
         path = os.path.join(args.output, f"forse_{args.stokes}_nside{args.nside}.fits")
         head = output_header(seed=args.seed, input_fwhm_arcmin=args.input_fwhm,
                              nside_out=args.nside, pol_mode=args.pol_mode, layout="regular",
-                             stochastic=None)
+                             stochastic=None, stokes=args.stokes, unit=BUILTIN_UNIT,
+                             freq_ghz=BUILTIN_FREQ_GHZ)
         io.write_map(path, out, dtype="float32", overwrite=True,
-                     header={**head, "UNIT": "uK_CMB", "COORDSYS": "G"})
+                     header={**head, "COORDSYS": "G"})
     summary = {"forse_version": __version__, "nside": args.nside, "stokes": args.stokes,
                "seed": args.seed, "sky_version": args.sky_version,
                "input_fwhm_arcmin": args.input_fwhm,
@@ -133,5 +135,7 @@ def _run(args):
     summary["wall_s"] = round(time.perf_counter() - t0, 2)
     write_json(os.path.join(args.output, "demo.json"), summary, indent=1, default=float)
     say("timing:\n" + t.table())
-    say(f"done in {summary['wall_s']:.0f} s: {args.output}/")
+    wrote = [path] + [os.path.join(args.output, f) for f in
+                      (["report.html", "summary.json"] * (not args.no_validate) + ["demo.json"])]
+    print(f"done in {summary['wall_s']:.0f} s; wrote " + ", ".join(wrote))
     return 0

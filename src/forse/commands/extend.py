@@ -15,6 +15,8 @@ EXAMPLE = """example:
 def register(sub, name):
     import argparse
 
+    from .. import units
+
     p = sub.add_parser(name, help="extend a low-resolution map with generated small scales",
                        description=__doc__, epilog=EXAMPLE,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -52,6 +54,13 @@ def register(sub, name):
                         "from the small scales (split); all four from the input (spectra); TT "
                         "only (intensity); none (the generator's own spectrum); auto (default): "
                         "spectra")
+    p.add_argument("--unit", choices=units.UNITS, default=None,
+                   help="unit of the output map; an input whose header (TUNIT1) gives another "
+                        "unit is converted at --freq, one without a unit is taken to be in it "
+                        "(default: the input's unit)")
+    p.add_argument("--freq", type=float, default=None, metavar="GHZ",
+                   help="reference frequency of the input map, written as REFFREQ (default: "
+                        "the input's REFFREQ keyword; 353 for the built-in sky)")
     p.add_argument("--float64", action="store_true",
                    help="write float64 maps (default float32, as healpy: half the size)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
@@ -77,7 +86,8 @@ def check(args) -> list[str]:
     from ..io import _healpix_hdu
 
     c.input_file(args.input, "INPUT")
-    ncol = _healpix_hdu(args.input)[2]
+    _, head, ncol = _healpix_hdu(args.input)
+    _units(args, head)
     c.positive(args.input_fwhm, "--input-fwhm", hi=6000.0)
     c.seed(args.seed, "--seed")
     c.integer(args.realizations, "--realizations", 1, 100_000)
@@ -109,7 +119,7 @@ def check(args) -> list[str]:
 
 def run(args):
     names = check(args)
-    from .. import io, parallel
+    from .. import io, parallel, units
     from .._checks import ascii_text
     from ..extend import Timings, extend, output_header
 
@@ -121,6 +131,11 @@ def run(args):
     t = Timings()
     with t("read"):
         maps, header = io.read_map(args.input)
+    given, unit, freq = _units(args, header)
+    if given and unit:  # --unit: the input in the output's unit
+        units.convert(maps, given, unit, freq)
+    stokes = "TQU" if maps.ndim == 2 and len(maps) == 3 else "T"
+    written = []
     for i in todo:
         seed = args.seed + i
         out = extend(maps, input_fwhm_arcmin=args.input_fwhm, nside_out=args.nside,
@@ -135,18 +150,33 @@ def run(args):
         meta = output_header(args.model, seed=seed, input_fwhm_arcmin=args.input_fwhm,
                              nside_out=args.nside, pol_mode=args.pol_mode, layout=args.layout,
                              stochastic=not args.deterministic, calibrate=args.calibration,
-                             blend=args.blend)
+                             blend=args.blend, stokes=stokes, unit=unit, freq_ghz=freq)
         # FITS values are printable ASCII on one card: a name like 'map ☃.fits' is stored escaped
         meta = {k: ascii_text(v)[:68] if isinstance(v, str) else v for k, v in meta.items()}
         meta["INPUT"] = ascii_text(os.path.basename(args.input))[:60]
-        for key in ("UNIT", "COORDSYS"):
-            if header.get(key):
-                meta[key] = header[key]
+        if header.get("COORDSYS"):
+            meta["COORDSYS"] = header["COORDSYS"]
         with t("write"):
             io.write_map(names[i], out, dtype=np.float64 if args.float64 else np.float32,
                          overwrite=args.overwrite, header=meta)
-        if verbose:
-            print(f"wrote {names[i]}")
+        written.append(names[i])
     if verbose:
         print("timing:\n" + t.table())
+    for name in written:  # each rank names what it wrote, last
+        print(f"wrote {name}")
     return 0
+
+
+def _units(args, head):
+    """(input unit, output unit, reference frequency) from --unit, --freq and the input's
+    header (TUNIT1, REFFREQ); refuses a conversion whose frequency is unknown."""
+    from .. import units
+
+    freq = args.freq if args.freq is not None else head.get("REFFREQ")
+    freq = None if freq is None else float(freq)
+    given = str(head.get("TUNIT1", "")).strip() or None
+    if given and args.unit and freq is None and \
+            units.canonical(given, "the input's TUNIT1")[0] != units.canonical(args.unit)[0]:
+        raise ValueError(f"--unit {args.unit} converts the input from {given} (its TUNIT1): "
+                         "give its reference frequency with --freq GHZ")
+    return given, args.unit or given, freq

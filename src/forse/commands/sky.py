@@ -59,11 +59,13 @@ def run(args):
     check(args)
     from .. import io
     from ..sky import noise_variance, synthetic_dust
+    from ..units import BUILTIN_FREQ_GHZ, BUILTIN_UNIT
 
     t0 = time.perf_counter()
     m = synthetic_dust(args.nside, seed=args.seed, stokes=args.stokes, fwhm_arcmin=args.fwhm,
                        version=args.sky_version)
-    hdr = {"UNIT": "uK_CMB", "COORDSYS": "G", "FWHM_AM": args.fwhm, "SEED": args.seed,
+    hdr = {"UNIT": BUILTIN_UNIT, "REFFREQ": (BUILTIN_FREQ_GHZ, "[GHz] reference frequency"),
+           "COORDSYS": "G", "FWHM_AM": args.fwhm, "SEED": args.seed,
            "SKYVER": args.sky_version,
            "COMMENT": "forse synthetic dust (stand-in for Planck GNILC 353 GHz)"}
     io.write_map(args.output, m, overwrite=args.overwrite, header=hdr)

@@ -198,4 +198,7 @@ def run(args):
                     steps=args.steps,
                     progress=not args.no_progress, command=command)
     print(json.dumps(summary, indent=2))
+    model = Path(summary["model"])
+    print(f"wrote {model}, {model.with_suffix('.json')}, {Path(args.out) / 'summary.json'}, "
+          f"log.csv, loss.png and checkpoints/ in {args.out}")
     return 0

@@ -151,7 +151,7 @@ def run(args):
         for split, path in paths.items():
             to_forse_npy(path, path.with_suffix(".npy"), overwrite=args.overwrite)
     timing["total"] = time.perf_counter() - t0
-    for split, path in paths.items():
-        print(f"wrote {path}")
     print("timings (s): " + ", ".join(f"{k} {v:.1f}" for k, v in timing.items()))
+    for split, path in paths.items():
+        print(f"wrote {path}" + (f" and {path.with_suffix('.npy')}" if args.npy else ""))
     return 0

@@ -133,4 +133,9 @@ def run(args):
                       "better_than_baseline": f"{h['n_better']} of {h['n_rows']}",
                       "patches_used": s["patches"]["n_used"],
                       "time_s": s["timings_s"]["total"]}, indent=1))
+    if args.out_dir is not None:
+        import os
+
+        wrote = ["report.html"] * (not args.no_figures) + ["summary.json"]
+        print("wrote " + ", ".join(os.path.join(args.out_dir, w) for w in wrote))
     return 0
