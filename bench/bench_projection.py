@@ -14,10 +14,16 @@ Also: back-projection time against Nside (512 .. 4096) and the peak memory of th
 back-projection (VmHWM in a fresh subprocess) against the size of its output map.
 
     python bench/bench_projection.py --nside 2048 --repeats 3 --json bench/out/projection.json
+
+``--baseline-core PATH`` also times another build of ``forse._core`` (e.g. one built from main,
+copied out of its venv) through the same Python code, interleaved with this build's calls, so
+a before/after ratio comes from one run on a shared machine.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib.util
 import os
 import platform
 import subprocess
@@ -54,6 +60,25 @@ def best(fn, repeats):
         fn()
         runs.append((time.perf_counter() - t0, time.process_time() - c0))
     return min(runs)
+
+
+def load_core(path):
+    """A compiled ``forse._core`` from another build (its init symbol fixes the name ``_core``)."""
+    spec = importlib.util.spec_from_file_location("forse_baseline._core", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@contextlib.contextmanager
+def using_core(core):
+    from forse import _dispatch
+    saved = _dispatch._core
+    _dispatch._core = core
+    try:
+        yield
+    finally:
+        _dispatch._core = saved
 
 
 # ------------------------------------------------------------------ opponents
@@ -159,6 +184,8 @@ def main(argv=None):
     ap.add_argument("--reproject-patches", type=int, default=2,
                     help="patches timed with astropy reproject (0: skip)")
     ap.add_argument("--skip-opponent", action="store_true")
+    ap.add_argument("--baseline-core", default=None,
+                    help="path of another build's _core*.so to time against this one")
     args = ap.parse_args(argv)
 
     res = {"machine": machine(), "nside": args.nside, "npix": NPIX, "pixel_arcmin": PIXEL_ARCMIN,
@@ -168,18 +195,42 @@ def main(argv=None):
     m = np.random.default_rng(0).standard_normal(12 * args.nside**2)
 
     def show(name, wall_cpu):
-        print(f"{name:<42s} {wall_cpu[0]:8.3f} s  (cpu {wall_cpu[1]:.3f} s)", flush=True)
+        print(f"{name:<42s} {wall_cpu[0]:8.3f} s  (cpu {wall_cpu[1]:.3f} s, load "
+              f"{os.getloadavg()[0]:.2f})", flush=True)
         return {"wall_s": wall_cpu[0], "cpu_s": wall_cpu[1]}
 
     holder = {}
-    res["forse_project"] = show("forse project (cpu, bilinear)", best(
-        lambda: holder.__setitem__("p", P.healpix_to_patches(m, lon, lat, NPIX, PIXEL_ARCMIN,
-                                                             backend="cpu")), args.repeats))
+    project = lambda: holder.__setitem__("p", P.healpix_to_patches(  # noqa: E731
+        m, lon, lat, NPIX, PIXEL_ARCMIN, backend="cpu"))
+    back = {i: (lambda i=i: P.patches_to_healpix(holder["p"], lon, lat, args.nside, PIXEL_ARCMIN,
+                                                 interpolation=i, backend="cpu"))
+            for i in ("bilinear", "bicubic")}
+    res["forse_project"] = show("forse project (cpu, bilinear)", best(project, args.repeats))
     patches = holder["p"]
     for interp in ("bilinear", "bicubic"):
-        res[f"forse_backproject_{interp}"] = show(f"forse back-project (cpu, {interp})", best(
-            lambda: P.patches_to_healpix(patches, lon, lat, args.nside, PIXEL_ARCMIN,
-                                         interpolation=interp, backend="cpu"), args.repeats))
+        res[f"forse_backproject_{interp}"] = show(f"forse back-project (cpu, {interp})",
+                                                  best(back[interp], args.repeats))
+    if args.baseline_core:
+        # Baseline and this build alternate, each its best of `repeats`, twice; the best is kept.
+        base = load_core(args.baseline_core)
+        res["baseline_core"] = args.baseline_core
+        for rnd in range(2):
+            for tag, core in (("baseline", base), ("forse", None)):
+                with using_core(core) if core is not None else contextlib.nullcontext():
+                    for name, fn in (("project", project), ("backproject_bilinear", back["bilinear"]),
+                                     ("backproject_bicubic", back["bicubic"])):
+                        key = f"{tag}_{name}" if tag == "baseline" else f"forse_{name}"
+                        r = show(f"{tag} {name} (round {rnd + 1})", best(fn, args.repeats))
+                        r["loadavg"] = os.getloadavg()[0]
+                        if key not in res or r["wall_s"] < res[key]["wall_s"]:
+                            res[key] = r
+        holder["p"] = patches
+        for name in ("project", "backproject_bilinear", "backproject_bicubic"):
+            b, f = res[f"baseline_{name}"], res[f"forse_{name}"]
+            res[f"speedup_vs_baseline_{name}"] = {"wall": b["wall_s"] / f["wall_s"],
+                                                  "cpu": b["cpu_s"] / f["cpu_s"]}
+            print(f"vs baseline {name}: {b['wall_s'] / f['wall_s']:.2f}x wall, "
+                  f"{b['cpu_s'] / f['cpu_s']:.2f}x CPU", flush=True)
     if not args.skip_opponent:
         res["healpy_project"] = show("healpy get_interp_val project", best(
             lambda: opp_project(m, lon, lat), 1))

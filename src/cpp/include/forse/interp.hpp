@@ -98,33 +98,41 @@ FORSE_HD double window_weight(int kind, const double* warr, int n, double inv_wi
   return bilinear(warr, n, r, c);
 }
 
-// One projected patch pixel (i, j) of patch frame f for all k maps (CPU and CUDA share it).
-// maps: element (a, p) at maps[a * sk + p * sp]; o points at out[n, 0, i, j], maps `plane` apart.
+// Geometry half of a projected patch pixel (i, j) of patch frame f: the map pixels and weights
+// (bilinear: 4 of each, healpy's get_interpol; nearest: p[0] only) and the direction v.
 // rt: ring colatitude table (see Healpix::interpol_z).
-template <typename T>
-FORSE_HD void project_pixel(const T* maps, int64_t k, int64_t sk, int64_t sp,
-                            const Healpix<int64_t>& hb, const double* rt, const PatchFrame& f,
-                            int i, int j, int npix, double d, bool nest, bool nearest, bool pol,
-                            T* o, int64_t plane) {
-  const double nan = std::numeric_limits<double>::quiet_NaN();
+FORSE_HD void project_weights(const Healpix<int64_t>& hb, const double* rt, const PatchFrame& f,
+                              int i, int j, int npix, double d, bool nest, bool nearest,
+                              int64_t p[4], double w[4], double v[3]) {
   const double c = 0.5 * double(npix - 1);
   const double x = (double(j) - c) * d, y = (c - double(i)) * d;
-  double v[3], theta, phi, vals[16];  // k <= 16 is checked by the bindings
+  double theta, phi;
   plane_to_vec(f, x, y, v);
   vec_to_ang(v, theta, phi);
   if (nearest) {
-    const int64_t p = hb.ang2pix(theta, phi, nest);
+    p[0] = hb.ang2pix(theta, phi, nest);
+    return;
+  }
+  // cos(theta) without a cos call: equal to it within an ulp, and the interpolation is
+  // continuous across ring boundaries, so the value moves by rounding only.
+  const double z = v[2] / ::sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]);
+  hb.interpol_z(theta, z, phi, nest, rt, p, w);
+}
+
+// Value half: reads the k maps at (p, w) from project_weights and writes the patch pixel.
+// maps: element (a, p) at maps[a * sk + p * sp]; o points at out[n, 0, i, j], maps `plane` apart.
+template <typename T>
+FORSE_HD void project_values(const T* maps, int64_t k, int64_t sk, int64_t sp, const int64_t p[4],
+                             const double w[4], const double v[3], const PatchFrame& f,
+                             bool nearest, bool pol, T* o, int64_t plane) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  double vals[16];  // k <= 16 is checked by the bindings
+  if (nearest) {
     for (int64_t a = 0; a < k; ++a) {
-      const double m = double(maps[a * sk + p * sp]);
+      const double m = double(maps[a * sk + p[0] * sp]);
       vals[a] = is_bad(m) ? nan : m;
     }
   } else {
-    // cos(theta) without a cos call: equal to it within an ulp, and the interpolation is
-    // continuous across ring boundaries, so the value moves by rounding only.
-    const double z = v[2] / ::sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]);
-    int64_t p[4];
-    double w[4];
-    hb.interpol_z(theta, z, phi, nest, rt, p, w);
     for (int64_t a = 0; a < k; ++a) {
       const T* ma = maps + a * sk;
       double s = 0.0;
@@ -146,6 +154,18 @@ FORSE_HD void project_pixel(const T* maps, int64_t k, int64_t sk, int64_t sp,
     rotate_qu(vals[k - 2], vals[k - 1], c2, s2, true);
   }
   for (int64_t a = 0; a < k; ++a) o[a * plane] = T(vals[a]);
+}
+
+// One projected patch pixel (i, j) for all k maps (the CUDA kernel's unit of work).
+template <typename T>
+FORSE_HD void project_pixel(const T* maps, int64_t k, int64_t sk, int64_t sp,
+                            const Healpix<int64_t>& hb, const double* rt, const PatchFrame& f,
+                            int i, int j, int npix, double d, bool nest, bool nearest, bool pol,
+                            T* o, int64_t plane) {
+  int64_t p[4];
+  double w[4], v[3];
+  project_weights(hb, rt, f, i, j, npix, d, nest, nearest, p, w, v);
+  project_values(maps, k, sk, sp, p, w, v, f, nearest, pol, o, plane);
 }
 
 }  // namespace forse
