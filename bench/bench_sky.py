@@ -61,7 +61,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--nside", type=int, default=1024, help="Nside of the statistics")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2],
+                   help="sky seeds of the statistics (none: only the timing)")
     p.add_argument("--versions", type=int, nargs="+", default=[1, 2])
     p.add_argument("--time-nside", type=int, nargs="*", default=[], help="Nsides to time")
     p.add_argument("--json", default=None, help="write the results as JSON here")
@@ -70,7 +71,7 @@ def main(argv=None):
 
     res = {"command": "python bench/bench_sky.py " + " ".join(argv or sys.argv[1:]),
            "machine": machine(), "planck": PLANCK, "nside": args.nside, "versions": {}}
-    for v in args.versions:
+    for v in args.versions if args.seeds else []:
         runs = [stats(args.nside, s, v) for s in args.seeds]
         res["versions"][str(v)] = {"runs": runs, "summary": summary(runs)}
         print(f"version {v}: " + ", ".join(f"{k} {d['mean']:.3f}" for k, d in
