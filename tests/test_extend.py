@@ -275,15 +275,19 @@ def test_quadrature_blend_keeps_the_small_scale_power(sky, tiny_models):
     rng = np.random.default_rng()
     from scipy import ndimage
 
-    # smooth patterns (3-pixel correlation): interpolation keeps their variance
-    ss = ndimage.gaussian_filter(rng.standard_normal((len(lon), n, n)), (0, 3, 3), mode="wrap")
-    ss /= ss.std(axis=(1, 2), keepdims=True)
     window = ext.blend_window(n, 0.25)
-    stats = {}
-    for blend in ("mean", "quadrature"):
-        m = projection.patches_to_healpix(ss, lon, lat, nside, px, window=window, blend=blend)
-        res, _, count = seam_check(m ** 2, nside_out=32)
-        stats[blend] = (res["overlap_power"], res["centre_power"], res["overlap_over_centre"])
+    stats = {"mean": [], "quadrature": []}
+    # four draws: one draw's overlap/centre ratio scatters by 0.03 (30 draws), the mean by 0.016
+    for _ in range(4):
+        # smooth patterns (3-pixel correlation): interpolation keeps their variance
+        ss = ndimage.gaussian_filter(rng.standard_normal((len(lon), n, n)), (0, 3, 3), mode="wrap")
+        ss /= ss.std(axis=(1, 2), keepdims=True)
+        for blend in ("mean", "quadrature"):
+            m = projection.patches_to_healpix(ss, lon, lat, nside, px, window=window, blend=blend)
+            res, _, count = seam_check(m ** 2, nside_out=32)
+            stats[blend].append((res["overlap_power"], res["centre_power"],
+                                 res["overlap_over_centre"]))
+    stats = {k: tuple(np.mean(v, axis=0)) for k, v in stats.items()}
     over, centre, ratio = stats["quadrature"]
     assert abs(over - 1) < 0.08 and abs(centre - 1) < 0.08 and abs(ratio - 1) < 0.08, stats
     assert stats["mean"][0] < 0.85, stats
