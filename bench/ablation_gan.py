@@ -52,25 +52,11 @@ def run_one(name, data, out, steps, every, seed):
                                       "cpu_s": time.process_time() - c, "summary": summary}
 
 
-def table(results):
-    lines = ["| recipe | V0 nu | V1 nu | V2 nu | V0 / V1 / V2 min-max | max spectrum error "
-             "ell 300-1000 |", "|---|---|---|---|---|---|"]
-    first = next(iter(results.values()))["quality"]["results"]
-    rows = [(n, r["quality"]["results"]["forse"]) for n, r in results.items()]
-    rows += [("Gaussian baseline", first["gaussian"]), ("ceiling (truth halves)",
-                                                        first["truth_halves"])]
-    for name, r in rows:
-        mm = " / ".join(f"{r['minmax'][k]:.3f}" for k in ("v0", "v1", "v2"))
-        spec = f"{r['max_spectrum_error']:.3f}" if "max_spectrum_error" in r else "n/a"
-        lines.append(f"| {name} | {r['v0']:.3f} | {r['v1']:.3f} | {r['v2']:.3f} | {mm} | {spec} |")
-    return "\n".join(lines)
-
-
-def combine(paths):
-    """Mean and per-seed table over several runs' JSON (one per training seed)."""
+def table(runs):
+    """Mean and per-seed markdown table over runs (one per training seed), each a dict with
+    ``configs`` as written by --json."""
     import numpy as np
 
-    runs = [json.loads(Path(p).read_text()) for p in paths]
     names = list(runs[0]["configs"])
     keys = ("v0", "v1", "v2")
     lines = ["| recipe | V0 / V1 / V2 nu (mean of seeds) | per seed | V0 / V1 / V2 min-max (mean) "
@@ -107,7 +93,7 @@ def main(argv=None):
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
     if args.combine:
-        print(combine(args.combine))
+        print(table([json.loads(Path(p).read_text()) for p in args.combine]))
         return
     if not (args.data and args.out):
         ap.error("--data and --out are required (or --combine)")
@@ -120,7 +106,7 @@ def main(argv=None):
         info["settings"] = dict(BASE, **CONFIGS[name], steps=args.steps, seed=args.seed)
         results[name] = info
         print(f"{name}: {info['wall_s']:.0f} s wall, {info['cpu_s']:.0f} s CPU", flush=True)
-    text = table(results)
+    text = table([{"configs": results}])
     print(text)
     if args.json:
         from forse._atomic import write_json

@@ -10,7 +10,8 @@ Times (perf_counter, one run each unless --repeats):
 Example:
   python bench/bench_training_set.py --nside 2048 --n 1000 --backends cpu numpy \
       --json bench/training_set.json
-  python bench/bench_training_set.py --sky-stats 1024     # slopes, EE/BB, TE, skewness
+
+The sky's statistics against Planck's: bench/bench_sky.py.
 """
 from __future__ import annotations
 
@@ -36,46 +37,6 @@ def machine():
     return info
 
 
-def sky_stats(nside, seed=0, lmax=1000, ell_range=(30, 600)):
-    """Spectral slopes, EE/BB, TE and skewness of the synthetic TQU sky (full sky and |b| > 30)."""
-    import healpy as hp
-    import numpy as np
-    from scipy.stats import skew
-
-    from forse.masks import latitude_mask
-    from forse.sky import synthetic_dust
-    from forse.smoothing import fit_power_law, smooth
-
-    lmax = min(lmax, 3 * nside - 1)
-    lo, hi = ell_range[0], min(ell_range[1], lmax - 1)
-    m = synthetic_dust(nside, seed=seed, stokes="TQU")
-    b = hp.gauss_beam(np.radians(12 / 60), lmax=lmax, pol=True)
-    out = {"nside": nside, "seed": seed, "ell_range": [lo, hi]}
-    for name, bmin in (("full_sky", 0.0), ("b_gt_30", 30.0)):
-        if bmin:
-            w = smooth(latitude_mask(nside, bmin).astype(float), 300.0)  # 5 deg apodization
-            w = np.clip(w, 0, 1)
-        else:
-            w = np.ones(m.shape[1])
-        cl = hp.anafast(m * w, lmax=lmax, iter=0) / np.mean(w ** 2)
-        sel = slice(lo, hi + 1)
-        st = {}
-        for k, lab in ((0, "TT"), (1, "EE"), (2, "BB")):
-            st[f"slope_{lab}"] = fit_power_law(cl[k] / b[:, min(k, 1)] ** 2, (lo, hi))[1]
-        st["EE_over_BB"] = float(cl[1][sel].mean() / cl[2][sel].mean())
-        st["TE_corr"] = float(np.mean(cl[3][sel] / np.sqrt(cl[0][sel] * cl[1][sel])))
-        st["TE_positive_fraction"] = float(np.mean(cl[3][sel] > 0))
-        out[name] = st
-    high = latitude_mask(nside, 20.0)
-    lr = smooth(m[0], 80.0)
-    out["skew_I_b_gt_20"] = float(skew(m[0][high]))
-    out["skew_hr_over_lr_b_gt_20"] = float(skew((m[0] / lr)[high]))
-    p = np.hypot(m[1], m[2]) / m[0]
-    out["p_median"], out["p_max"] = float(np.median(p)), float(p.max())
-    out["I_median_b_gt_60"] = float(np.median(m[0][latitude_mask(nside, 60.0)]))
-    return out
-
-
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--nside", type=int, default=2048)
@@ -87,16 +48,7 @@ def main(argv=None):
     p.add_argument("--repeats", type=int, default=1)
     p.add_argument("--out", default=None, help="folder for the sets (default: a temp folder)")
     p.add_argument("--json", default=None, help="write the results as JSON here")
-    p.add_argument("--sky-stats", type=int, default=0, metavar="NSIDE",
-                   help="only measure the synthetic sky's statistics at this Nside")
     args = p.parse_args(argv)
-    if args.sky_stats:
-        text = json.dumps({"machine": machine(), "sky_stats": sky_stats(args.sky_stats)}, indent=2)
-        print(text)
-        if args.json:
-            with open(args.json, "w") as f:
-                f.write(text + "\n")
-        return
 
     import forse
     from forse import _dispatch

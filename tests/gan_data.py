@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import h5py
 import numpy as np
+import pytest
 from scipy.ndimage import gaussian_filter
 
 
@@ -31,3 +32,16 @@ def write_set(folder, *, npix=32, counts=(24, 8, 8), seed=0, stokes="T"):
                               np.arange(n, dtype=np.uint8) % 2 + 1)
             f.attrs.update(nside=64, fwhm_hr_arcmin=12.0, fwhm_lr_arcmin=80.0, pixel_arcmin=3.75,
                            npix=npix, seed=seed, split=split, stokes=stokes, forse_version="test")
+
+
+# settings of the tiny networks the training tests run (a few steps in seconds)
+TINY = dict(patch_size=16, width=0.125, batch_size=4, checkpoint_every=4, keep=2, log_every=2,
+            val_patches=4, deterministic=True)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    """A tiny training set, shared by the tests of one module (import the fixture there)."""
+    folder = tmp_path_factory.mktemp("set")
+    write_set(folder, npix=32)
+    return folder

@@ -18,7 +18,7 @@ from forse.gan.train import Trainer  # noqa: E402
 from forse.minkowski import functionals, standardize  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
-from gan_data import write_set  # noqa: E402
+from gan_data import TINY, data  # noqa: E402,F401 (data: fixture)
 
 
 def _fields(n=8, size=96, smooth=3.0, seed=None):
@@ -65,17 +65,6 @@ def test_spectrum_terms_against_numpy():
     assert float(spectrum_loss(x, x)) == pytest.approx(0.0, abs=1e-10)
     # twice the amplitude is four times the power in every bin: (log 4)^2
     assert float(spectrum_loss(2 * x, x)) == pytest.approx(np.log(4.0) ** 2, rel=1e-2)
-
-
-TINY = dict(patch_size=16, width=0.125, batch_size=4, checkpoint_every=4, keep=2, log_every=2,
-            val_patches=4, deterministic=True)
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("set")
-    write_set(folder, npix=32)
-    return folder
 
 
 def test_options_train_and_are_recorded(data, tmp_path):

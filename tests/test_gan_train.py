@@ -17,18 +17,7 @@ from forse.gan import TrainConfig, checkpoints, load_generator, train  # noqa: E
 from forse.gan.train import Trainer  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
-from gan_data import write_set  # noqa: E402
-
-TINY = dict(patch_size=16, width=0.125, batch_size=4, checkpoint_every=4, keep=2, log_every=2,
-            val_patches=4, deterministic=True)
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("set")
-    write_set(folder, npix=32)
-    return folder
-
+from gan_data import TINY, data, write_set  # noqa: E402,F401 (data: fixture)
 
 def _log(path):
     with open(path, newline="") as f:

@@ -198,12 +198,19 @@ def _check_pol(version, pol):
     return pol
 
 
-def _unit_cl(alpha, rms, beam):
-    """Power law ``(ell/10)**-alpha`` whose beam-smoothed field has RMS ``rms``."""
+def _field_variance(cl, beam):
+    """Per-multipole variance ``(2l+1)/4pi C_l B_l^2`` of a beam-smoothed field."""
+    ell = np.arange(beam.size, dtype=np.float64)
+    return (2 * ell + 1) / (4 * np.pi) * cl * beam ** 2
+
+
+def _unit_cl(alpha, rms, beam, lmin=2):
+    """Power law ``(ell/10)**-alpha`` from ``lmin`` on whose beam-smoothed field has RMS
+    ``rms``."""
     ell = np.arange(beam.size, dtype=np.float64)
     cl = np.zeros(beam.size)
-    cl[2:] = (ell[2:] / 10.0) ** -alpha
-    cl *= rms ** 2 / np.sum((2 * ell + 1) / (4 * np.pi) * cl * beam ** 2)
+    cl[lmin:] = (ell[lmin:] / 10.0) ** -alpha
+    cl *= rms ** 2 / np.sum(_field_variance(cl, beam))
     return cl
 
 
@@ -262,8 +269,8 @@ def _polarization_v2(out, rng, g_alm, cl, prof_alm, beam, ordered, lmax, llo, *,
     nside = hp.npix2nside(out.shape[1])
     ell = np.arange(lmax + 1, dtype=np.float64)
     low = ell < ell_split
-    var_l = np.sum(((2 * ell + 1) / (4 * np.pi) * cl * beam ** 2)[low])
-    var_s = np.sum(((2 * ell + 1) / (4 * np.pi) * cl * beam ** 2)[~low])
+    var = _field_variance(cl, beam)
+    var_l, var_s = np.sum(var[low]), np.sum(var[~low])
     rms = np.sqrt(np.exp(var_l) * np.expm1(var_s))
     lsplit = max(int(ell_split) - 1, 0)
     envelope = np.exp(sht.alm2map(_truncate(g_alm, lmax, lsplit), nside, lsplit) - var_l / 2)
@@ -273,9 +280,7 @@ def _polarization_v2(out, rng, g_alm, cl, prof_alm, beam, ordered, lmax, llo, *,
     structures = [sht.map2alm(work, lmax, iter=0) / rms]
     lm = hp.Alm.getlm(lmax)[0]
     for alpha in (alpha_e, alpha_b):
-        ck = _unit_cl(alpha, 1.0, beam)
-        ck[low] = 0.0
-        ck *= var_s / np.sum((2 * ell + 1) / (4 * np.pi) * ck * beam ** 2)
+        ck = _unit_cl(alpha, np.sqrt(var_s), beam, lmin=max(int(ell_split), 2))
         g = gaussian_alm(rng, ck, lmax) * beam[lm]
         g[0] -= np.sqrt(4 * np.pi) * 0.5 * var_s
         sht.alm2map(g, nside, lmax, out=work)
