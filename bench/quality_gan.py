@@ -42,6 +42,91 @@ def spectrum_ratio(images, truth, pixel_arcmin, edges):
     return ell, cl.mean(axis=0) / ct.mean(axis=0)
 
 
+def teb(ss, px, edges):
+    """Band-mean TT, EE, BB, TE of (N, 3, n, n) small scales, r_TE and EE/BB per bin."""
+    from forse.spectra import flat_teb_spectra
+
+    ell, c = flat_teb_spectra(ss[:, 0], ss[:, 1], ss[:, 2], px, ell_edges=edges)
+    m = {k: v.mean(axis=0) for k, v in c.items()}
+    return ell, {"r_te": (m["TE"] / np.sqrt(m["TT"] * m["EE"])).tolist(),
+                 "ee_bb": (m["EE"] / m["BB"]).tolist(),
+                 **{k.lower(): v.tolist() for k, v in m.items()}}
+
+
+def joint_main(args, gen, card, t0):
+    """The joint T/Q/U generator on a ``--stokes TQU`` test split: Minkowski overlaps of T, Q and
+    U small scales (generated, Gaussian baseline, truth halves) and, in physical units, the
+    patch spectra, r_TE and EE/BB of the small scales against the truth's."""
+    from forse.gan import generate
+    from forse.gan.train import JOINT, joint_inputs, read_joint
+    from forse.minkowski import ceiling, score
+    from forse.normalize import spin2_to_physical, to_physical
+
+    lr, hr, gauss, attrs = read_joint(args.data, args.split, ("lr", "hr", "gauss"))
+    px = float(attrs["pixel_arcmin"])
+    norm = card.get("normalization", {})
+    ell_range = tuple(norm.get("ell_range", (300.0, 1000.0)))
+    edges = np.linspace(ell_range[0], ell_range[1], args.nbins + 1)
+    t = lr[:, 0]
+
+    def relative(m):  # the targets' small scales: T ratio, Q/U relative to the local intensity
+        return np.stack([m[:, 0] / t, (m[:, 1] - lr[:, 1]) / t, (m[:, 2] - lr[:, 2]) / t], axis=1)
+
+    truth, base = relative(hr), relative(gauss)
+    g = generate(gen, joint_inputs(lr, norm.get("robust", True)))
+    dt = to_physical(g[:, 0], t, gauss[:, 0], lr_amplitude=t, pixel_arcmin=px,
+                     ell_range=ell_range) - t
+    q, u = spin2_to_physical(g[:, 1], g[:, 2], lr[:, 1], lr[:, 2], gauss[:, 1], gauss[:, 2], t,
+                             pixel_arcmin=px, ell_range=ell_range)
+    phys = {"forse": np.stack([dt, q - lr[:, 1], u - lr[:, 2]], axis=1),
+            "gaussian": gauss - lr, "truth": hr - lr}
+    rows = {}
+    for name, rel in (("forse", g), ("gaussian", base)):
+        rows[name] = {s: dict(score(rel[:, c], truth[:, c], "nu"),
+                              minmax=score(rel[:, c], truth[:, c], "minmax"))
+                      for c, s in enumerate(JOINT)}
+    rows["truth_halves"] = {s: dict(ceiling(truth[:, c], "nu"), minmax=ceiling(truth[:, c], "minmax"))
+                            for c, s in enumerate(JOINT)}
+    spectra = {}
+    for name, ss in phys.items():
+        ell, spectra[name] = teb(ss, px, edges)
+    for name in ("forse", "gaussian"):
+        for k in ("tt", "ee", "bb"):
+            spectra[name][k + "_ratio"] = (np.array(spectra[name][k]) / spectra["truth"][k]).tolist()
+    train_seeds = card.get("training", {}).get("sky_seeds")
+    data_sky = attrs.get("sky_seed", attrs.get("seed"))
+    res = {"model": args.model, "card_name": card.get("name"), "stokes": JOINT, "data": args.data,
+           "split": args.split, "n_patches": int(len(lr)), "npix": int(lr.shape[-1]),
+           "pixel_arcmin": px, "ell_edges": edges.tolist(), "ell_eff": ell.tolist(),
+           "data_sky_seed": data_sky, "model_training_sky_seeds": train_seeds,
+           "metric": {"headline": "nu", "beside": "minmax (raw, per channel)"},
+           "results": rows, "spectra": spectra, "seconds": time.perf_counter() - t0,
+           "command": " ".join(["python"] + sys.argv)}
+    print(f"{args.split} split of {args.data}: {len(lr)} positions of {lr.shape[-1]}^2, joint "
+          f"T/Q/U model {args.model}; data sky seed {data_sky}, trained on sky seeds {train_seeds}")
+    print("| field | forse nu V0 / V1 / V2 | baseline | ceiling | forse min-max | ceiling min-max |")
+    print("|---|---|---|---|---|---|")
+    f3 = lambda r: " / ".join(f"{r[k]:.3f}" for k in ("v0", "v1", "v2"))  # noqa: E731
+    for s in JOINT:
+        print(f"| {s} | {f3(rows['forse'][s])} | {f3(rows['gaussian'][s])} | "
+              f"{f3(rows['truth_halves'][s])} | {f3(rows['forse'][s]['minmax'])} | "
+              f"{f3(rows['truth_halves'][s]['minmax'])} |")
+    print("small scales, ell bins " + " ".join(f"{e:.0f}" for e in ell))
+    for name in ("truth", "forse", "gaussian"):
+        sp = spectra[name]
+        print(f"  {name:8s} r_TE " + " ".join(f"{v:.2f}" for v in sp["r_te"])
+              + " | EE/BB " + " ".join(f"{v:.2f}" for v in sp["ee_bb"]))
+    for name in ("forse", "gaussian"):
+        print(f"  {name:8s} TT/EE/BB ratio to truth: "
+              + " ; ".join(k.upper() + " " + " ".join(f"{v:.2f}" for v in spectra[name][k + "_ratio"])
+                           for k in ("tt", "ee", "bb")))
+    if args.json:
+        from forse._atomic import write_json
+
+        write_json(args.json, res, indent=2, default=float)
+    return res
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", required=True, help="training-set folder (its test.h5 is used)")
@@ -61,6 +146,8 @@ def main(argv=None):
     t0 = time.perf_counter()
     gen, card = load_generator(args.model, with_card=True)
     stokes = card.get("stokes", "T")
+    if stokes == "TQU":
+        return joint_main(args, gen, card, t0)
     data, attrs = read_split(args.data, args.split, stokes, ("lr", "target", "hr", "gauss"))
     lr, target, hr, gauss = data["lr"], data["target"], data["hr"], data["gauss"]
     px = float(attrs["pixel_arcmin"])

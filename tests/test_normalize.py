@@ -399,3 +399,54 @@ def test_to_physical_errors():
     with pytest.raises(ValueError, match=r"`lr` patch 0 has 0 pixel\(s\) usable"):
         to_physical(gen, empty, gauss, pixel_arcmin=PIX)
 
+
+
+def test_rescale_spin2_keeps_angles_and_balance():
+    from forse.normalize import rescale_spin2
+
+    rng = np.random.default_rng(21)
+    q, u = rng.normal(0, 3.0, (2, 4, 16, 16)), rng.normal(0, 1.0, (2, 4, 16, 16))
+    qs, us, s = rescale_spin2(q, u)
+    assert qs.shape == q.shape and s.shape == (2, 4)
+    assert np.all(np.abs(qs) <= 1) and np.all(np.abs(us) <= 1)
+    p = np.hypot(q, u).reshape(2, 4, -1)
+    np.testing.assert_allclose(s, np.percentile(p, 99.5, axis=-1), rtol=1e-12)
+    inside = np.hypot(q, u) < s[..., None, None]  # unclipped pixels: one factor for both
+    np.testing.assert_allclose(np.arctan2(us, qs)[inside], np.arctan2(u, q)[inside], atol=1e-12)
+    with pytest.raises(ValueError, match="no polarization"):
+        rescale_spin2(np.zeros((2, 8, 8)), np.zeros((2, 8, 8)))
+
+
+def test_spin2_to_physical_matches_the_baseline_band_power():
+    from forse.normalize import spin2_to_physical
+    from forse.spectra import flat_power_spectrum
+
+    rng = np.random.default_rng(22)
+    n, px, band = 64, 3.75, (300.0, 1000.0)
+    lr_q, lr_u = rng.normal(0, 1, (2, 3, n, n))
+    gauss_q = lr_q + rng.normal(0, 0.2, (3, n, n))
+    gauss_u = lr_u + rng.normal(0, 0.3, (3, n, n))
+    gq, gu = rng.uniform(-1, 1, (2, 3, n, n)) * np.array([1.0, 0.5])[:, None, None, None]
+    amp = 5.0 + rng.uniform(0, 1, (3, n, n))
+    q, u = spin2_to_physical(gq, gu, lr_q, lr_u, gauss_q, gauss_u, amp, pixel_arcmin=px,
+                             ell_range=band)
+    from forse.normalize import _ell_edges
+
+    edges = _ell_edges(n, px, band)  # the function's own bins
+
+    def power(a):
+        return flat_power_spectrum(a, px, ell_edges=edges, apodize_deg=0.5)[1].sum(axis=1)
+
+    np.testing.assert_allclose(power(q - lr_q) + power(u - lr_u),
+                               power(gauss_q - lr_q) + power(gauss_u - lr_u), rtol=1e-6)
+    # one factor for Q and U: the generated Q/U balance is kept
+    dq, du = gq * amp, gu * amp
+    np.testing.assert_allclose(np.var(q - lr_q, axis=(1, 2)) / np.var(u - lr_u, axis=(1, 2)),
+                               np.var(dq, axis=(1, 2)) / np.var(du, axis=(1, 2)), rtol=1e-9)
+    nan_q = gq.copy()
+    nan_q[0, 3, 4] = np.nan
+    q2, u2 = spin2_to_physical(nan_q, gu, lr_q, lr_u, gauss_q, gauss_u, amp, pixel_arcmin=px,
+                               ell_range=band)
+    assert np.isnan(q2[0, 3, 4]) and np.isnan(u2[0, 3, 4]) and np.isfinite(q2[1:]).all()
+    with pytest.raises(ValueError, match="`gauss_u`"):
+        spin2_to_physical(gq, gu, lr_q, lr_u, gauss_q, gauss_u[:2], amp, pixel_arcmin=px)

@@ -193,3 +193,30 @@ def test_flat_power_spectrum_equals_full_plane_fft(shape):
         sel = (ell >= edges[b]) & (ell < edges[b + 1])
         np.testing.assert_allclose(cl[:, b], p[:, sel].mean(axis=1), rtol=1e-10)
         np.testing.assert_allclose(ell_eff[b], ell[sel].mean(), rtol=1e-12)
+
+
+def test_flat_teb_spectra_separates_e_and_b():
+    """A pure E pattern (Q = psi_xx - psi_yy, U = 2 psi_xy, x along rows) has no B and the same
+    pattern turned by 45 degrees of polarization (Q, U) -> (-U, Q) is pure B; TT is
+    flat_power_spectrum's."""
+    from forse.spectra import flat_power_spectrum, flat_teb_spectra
+
+    rng = np.random.default_rng(31)
+    n, px = 64, 5.0
+    psi = np.fft.fft2(rng.standard_normal((3, n, n)))
+    kx = np.fft.fftfreq(n)[:, None] * 2 * np.pi
+    ky = np.fft.fftfreq(n)[None, :] * 2 * np.pi
+    q = np.fft.ifft2(-(kx ** 2 - ky ** 2) * psi).real
+    u = np.fft.ifft2(-2 * kx * ky * psi).real
+    t = np.fft.ifft2(-(kx ** 2 + ky ** 2) * psi).real  # correlated with E
+    edges = np.linspace(300, 2000, 6)
+    _, e = flat_teb_spectra(t, q, u, px, ell_edges=edges, apodize_deg=0)
+    assert np.all(e["BB"] < 1e-20 * e["EE"].max() + 1e-12 * e["EE"])
+    assert np.all(np.abs(e["TE"]) > 0.99 * np.sqrt(e["TT"] * e["EE"]))  # |r_TE| = 1
+    _, b = flat_teb_spectra(t, -u, q, px, ell_edges=edges, apodize_deg=0)
+    np.testing.assert_allclose(b["BB"], e["EE"], rtol=1e-10)
+    assert np.all(b["EE"] < 1e-12 * b["BB"])
+    _, tt = flat_power_spectrum(t, px, ell_edges=edges, apodize_deg=0)
+    np.testing.assert_allclose(e["TT"], tt, rtol=1e-10)
+    with pytest.raises(ValueError, match="one shape"):
+        flat_teb_spectra(t, q[:2], u, px, ell_edges=edges)

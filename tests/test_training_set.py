@@ -127,6 +127,22 @@ def test_qu_inputs_are_paired_with_intensity_targets(sky, tmp_path):
     np.testing.assert_allclose(d["target"][0::2], t_hr / t_lr, rtol=1e-5)
 
 
+def test_tqu_sets_store_t_q_u_per_position(sky, tmp_path):
+    """stokes="TQU" (the joint generator's set): three entries per position, T, Q, U in order,
+    each with its own hr and lr patch."""
+    m, mask = sky
+    paths = ts.build(m, tmp_path, mask=mask, n_patches=12, stokes="TQU", seed=1, **KW)
+    d, attrs = _read(paths["train"])
+    assert attrs["stokes"] == "TQU" and d["hr"].shape[0] == 3 * 10
+    np.testing.assert_array_equal(d["component"], np.tile([0, 1, 2], 10))
+    lon, lat = d["lon_deg"][0::3], d["lat_deg"][0::3]
+    np.testing.assert_array_equal(d["lon_deg"][2::3], lon)
+    ref = healpix_to_patches(m, lon, lat, npix=NPIX, pixel_arcmin=PIX, pol=True, backend="numpy")
+    for c in range(3):
+        np.testing.assert_allclose(d["hr"][c::3], ref[:, c], rtol=1e-5,
+                                   atol=1e-6 * np.abs(ref).max())
+
+
 def test_unseen_pixels_are_excluded(sky, tmp_path):
     m = sky[0][0].copy()
     centre = hp.ang2vec(60.0, 45.0, lonlat=True)
@@ -178,7 +194,7 @@ def test_constant_and_nonpositive_patches_are_rejected(tmp_path):
     (dict(fwhm_lr_arcmin=60.0), ValueError, "must be larger than `fwhm_hr_arcmin`"),
     (dict(fwhm_lr_arcmin=30.0), ValueError, "must be larger than `fwhm_hr_arcmin`"),
     (dict(stokes="QU"), ValueError, "needs a \\(3, npix\\)"),
-    (dict(stokes="E"), ValueError, "'T', 'Q', 'U' or 'QU'"),
+    (dict(stokes="E"), ValueError, "'T', 'Q', 'U', 'QU' or 'TQU'"),
     (dict(n_patches=0), ValueError, "n_patches"),
     (dict(fractions=(1, 1)), ValueError, "fractions"),
     (dict(min_coverage=0), ValueError, "min_coverage"),

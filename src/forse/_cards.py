@@ -74,8 +74,8 @@ def _check(card: dict) -> None:
     positive(card.get("fwhm_lr_arcmin", 1.0), "fwhm_lr_arcmin", hi=6000.0)
     if integer(card.get("patch_size", 64), "patch_size", 4, 4096) % 4:
         raise ValueError(f"`patch_size` must be a multiple of 4, got {card['patch_size']!r}")
-    if card.get("stokes", "T") not in ("T", "Q", "U"):
-        raise ValueError(f"`stokes` must be 'T', 'Q' or 'U', got {card['stokes']!r}")
+    if card.get("stokes", "T") not in ("T", "Q", "U", "TQU"):
+        raise ValueError(f"`stokes` must be 'T', 'Q', 'U' or 'TQU', got {card['stokes']!r}")
     amp = float(card.get("noise_amplitude", 0.0))
     if not (np.isfinite(amp) and amp >= 0):
         raise ValueError(f"`noise_amplitude` must be a finite number >= 0, got {amp!r}")

@@ -17,7 +17,10 @@ and angle are taken smooth below the input's resolution, so the polarized small 
 intensity's clumps and filaments (only the T generator is used). ``"qu"`` runs the Q and U
 generators on the Q and U patches (as ForSE); ``"p-angle"`` generates small scales of the
 polarized intensity P with the T generator and rebuilds Q/U with the large-scale polarization
-angle. The harmonic calibration then sets TT, EE, BB and TE in every mode.
+angle; ``"joint"`` runs the joint T/Q/U generator (``dust-TQU``: T, Q, U patches in, T, Q, U
+small scales out, trained on the truth's polarized small scales) and sets the Q/U amplitude with
+one factor per patch for both, keeping the generated E/B balance and angles. The harmonic
+calibration then sets TT, EE, BB and TE in every mode.
 """
 from __future__ import annotations
 
@@ -32,7 +35,7 @@ from . import _checks, parallel, projection, sht, tiling, units
 from ._checks import integer, nside_of, positive
 
 STAGES = ("read", "smooth", "project", "infer", "normalize", "backproject", "calibrate", "write")
-POL_MODES = ("qu", "p-angle", "ratio")
+POL_MODES = ("qu", "p-angle", "ratio", "joint")
 BLENDS = ("quadrature", "mean")
 CALIBRATIONS = ("auto", "split", "spectra", "intensity", None)
 BLEND_POWER = 4.0  # see blend_window
@@ -65,7 +68,11 @@ def _as_stack(m):
     if a.dtype.kind != "f":
         raise TypeError(f"`m` must be a floating-point map, got dtype {a.dtype}")
     nside_of(a.shape[1], "m")
-    return np.asarray(a, dtype=np.float64)  # no copy of a float64 input: maps are large
+    if a.dtype == np.float64:
+        return a  # no copy: maps are large
+    out = a.astype(np.float64)
+    out[a == np.float32(hp.UNSEEN)] = hp.UNSEEN  # float32's UNSEEN is not float64's
+    return out
 
 
 #: The default output Nside (the bundled models' native one) and the share of negative
@@ -273,15 +280,15 @@ def _small_scales(gens, lr, gauss, sharp, card, seed, stochastic, pol_mode, timi
     norm = card.get("normalization", {})
     opts = {"pixel_arcmin": card["pixel_arcmin"], "robust": norm.get("robust", True),
             "ell_range": tuple(norm.get("ell_range", (300, 1000)))}
+    if pol_mode == "joint" and lr.shape[1] == 3:
+        return _joint_small_scales(gens["T"], lr, gauss, sharp, opts, timings)
     if lr.shape[1] != 2:  # T, or T, Q, U with the T ratio applied to Q and U
         with timings("infer"):
             x, _, _ = rescale(lr[:, 0], robust=opts["robust"])
             g = _generate(gens["T"], x, seed, stochastic)
         with timings("normalize"):
-            # the ratio HR/LR needs LR > 0: floor the modulation where a T map dips to <= 0
             t = sharp[:, 0]
-            floor = 1e-3 * np.nanmedian(np.abs(t), axis=(-2, -1), keepdims=True)
-            t_amp = np.maximum(t, floor)
+            t_amp = _t_amplitude(t)
             dt = to_physical(g, t, gauss[:, 0], lr_amplitude=t_amp, **opts) - t
         if lr.shape[1] == 1:
             return dt[:, None]
@@ -313,22 +320,65 @@ def _small_scales(gens, lr, gauss, sharp, card, seed, stochastic, pol_mode, timi
     return np.stack([dp * c2, dp * s2], axis=1)
 
 
+def _t_amplitude(t):
+    """The intensity that modulates the small scales, floored where a T map dips to <= 0 (the
+    ratio HR/LR needs LR > 0)."""
+    floor = 1e-3 * np.nanmedian(np.abs(t), axis=(-2, -1), keepdims=True)
+    return np.maximum(t, floor)
+
+
+def _joint_small_scales(gen, lr, gauss, sharp, opts, timings):
+    """The joint generator's T, Q, U small scales for one batch ((B, 3, n, n) in the patch
+    frame), relative to ``sharp``."""
+    from .gan.train import joint_inputs
+    from .normalize import spin2_to_physical, to_physical
+
+    with timings("infer"):
+        g = _generate(gen, joint_inputs(lr, robust=opts["robust"]), None, False)
+    with timings("normalize"):
+        t_amp = _t_amplitude(sharp[:, 0])
+        dt = to_physical(g[:, 0], sharp[:, 0], gauss[:, 0], lr_amplitude=t_amp, **opts) - sharp[:, 0]
+        q, u = spin2_to_physical(g[:, 1], g[:, 2], sharp[:, 1], sharp[:, 2], gauss[:, 1],
+                                 gauss[:, 2], t_amp, pixel_arcmin=opts["pixel_arcmin"],
+                                 ell_range=opts["ell_range"])
+    return np.stack([dt, q - sharp[:, 1], u - sharp[:, 2]], axis=1)
+
+
+def _pop_stack(results, c, nb):
+    """Channel group ``c``'s patches of all ``nb`` batches in one array, each batch freed as it
+    is copied (no second full copy as with a concatenate)."""
+    first = results[(c, 0)]
+    n = sum(results[(c, b)].shape[0] for b in range(nb))
+    ss = np.empty((n,) + first.shape[1:], dtype=first.dtype)
+    i = 0
+    for b in range(nb):
+        part = results.pop((c, b))
+        ss[i:i + len(part)] = part
+        i += len(part)
+    return ss
+
+
 def _sibling(t_model: str, stokes: str) -> str:
     """The Q or U generator saved beside a T generator: ``x-T[.keras]`` -> ``x-Q[.keras]``
     (or ``x[.keras]`` -> ``x-Q[.keras]``)."""
     if stokes == "T":
         return t_model
     root, ext = (t_model[:-6], ".keras") if t_model.endswith(".keras") else (t_model, "")
+    if root.endswith("-TQU"):  # a joint generator named directly
+        return t_model
     root = root[:-2] if root.endswith("-T") else root
     return f"{root}-{stokes}{ext}"
 
 
 def model_names(model, stokes: str, pol_mode: str) -> dict:
-    """{"T"|"Q"|"U": bundled name or path} of the generators a run needs."""
+    """{"T"|"Q"|"U": bundled name or path} of the generators a run needs; in ``"joint"`` mode
+    with TQU, "T" is the joint generator (``x-T`` -> ``x-TQU``)."""
     keys = ["T"] + (["Q", "U"] if stokes == "TQU" and pol_mode == "qu" else [])
     if isinstance(model, dict):
         return {k: model[k] for k in keys}
-    return {k: _sibling("dust-T" if model is None else str(model), k) for k in keys}
+    joint = stokes == "TQU" and pol_mode == "joint"
+    return {k: _sibling("dust-T" if model is None else str(model), "TQU" if joint else k)
+            for k in keys}
 
 
 def model_cards(model, stokes: str, pol_mode: str) -> dict:
@@ -337,6 +387,12 @@ def model_cards(model, stokes: str, pol_mode: str) -> dict:
     from ._cards import checked_card
 
     cards = {k: checked_card(name) for k, name in model_names(model, stokes, pol_mode).items()}
+    if stokes == "TQU" and pol_mode == "joint":
+        if cards["T"].get("stokes") != "TQU":
+            raise ValueError(f"`pol_mode`='joint' needs a joint T/Q/U generator (card stokes "
+                             f"'TQU', e.g. dust-TQU), got a model card with "
+                             f"stokes={cards['T'].get('stokes', 'T')!r}")
+        return cards
     if cards["T"].get("stokes", "T") != "T":
         raise ValueError(f"`model` must be an intensity (T) generator for the T channel, "
                          f"got a model card with stokes={cards['T'].get('stokes')!r}")
@@ -384,7 +440,7 @@ def output_header(model=None, *, seed, input_fwhm_arcmin, nside_out, pol_mode, l
     from .gan.models import load_card
     from .smoothing import default_ell_fit, default_ell_transition
 
-    t_model = "dust-T" if model is None else model["T"] if isinstance(model, dict) else str(model)
+    t_model = model_names(model, stokes, pol_mode)["T"]
     card = load_card(t_model)
     keep, gen = default_ell_transition(input_fwhm_arcmin,
                                        default_ell_fit(input_fwhm_arcmin, nside_out))
@@ -469,6 +525,9 @@ def extend(m, *, input_fwhm_arcmin=80.0, nside_out=None, model=None, layout="reg
     if calibrate not in CALIBRATIONS:
         raise ValueError(f"`calibrate` must be one of {CALIBRATIONS}, got {calibrate!r}")
     calibrate = resolve_calibration(calibrate, pol_mode)
+    if pol_mode == "joint" and stokes == "TQU" and stochastic:
+        raise ValueError("`stochastic`=True is not supported with `pol_mode`='joint' (the joint "
+                         "generator takes no ForSE+ noise); realizations differ by `seed`")
     if blend not in BLENDS:
         raise ValueError(f"`blend` must be one of {BLENDS}, got {blend!r}")
     if not float(blend_power) >= 1.0:
@@ -504,6 +563,11 @@ def extend(m, *, input_fwhm_arcmin=80.0, nside_out=None, model=None, layout="reg
             bad |= spikes
         filled = _fill_masked(maps, bad)
         lr = _change_nside(filled, nside_out, input_fwhm_arcmin)
+        ncomp = len(maps)
+        del maps, filled  # a float64 copy of a float32 input: 1.2 GB for TQU at Nside 2048
+        # an 80' map in float32 (patches are cut from it, its spectra fitted at l < 600): half
+        # the memory of the smoothing and the tile loop
+        lr = lr.astype(np.float32, copy=False)
         bad_out = hp.ud_grade(bad.astype(float), nside_out) > 0 if bad.any() else None
         spec = spectral_model(lr if stokes == "TQU" else lr[0], input_fwhm_arcmin, fwhm_hr,
                               ell_transition=ell_transition, fit_mask=fit_mask)
@@ -515,9 +579,9 @@ def extend(m, *, input_fwhm_arcmin=80.0, nside_out=None, model=None, layout="reg
     lon, lat = getattr(tiling, layout)(size_deg, overlap_deg)
     nb = -(-len(lon) // batch_size)
     mine = parallel.my_share(nb, comm)
-    # (rows of the stack, spin 2): T and Q/U apart, or T, Q, U together ("ratio")
+    # (rows of the stack, spin 2): T and Q/U apart, or T, Q, U together ("ratio", "joint")
     channels = ([(slice(0, 1), False)] if stokes == "T" else [(slice(0, 3), True)]
-                if pol_mode == "ratio" else [(slice(0, 1), False), (slice(1, 3), True)])
+                if pol_mode in ("ratio", "joint") else [(slice(0, 1), False), (slice(1, 3), True)])
     with timings("smooth"):
         sharp = _sharp(spec, stokes == "TQU")
     results = {}
@@ -548,19 +612,25 @@ def extend(m, *, input_fwhm_arcmin=80.0, nside_out=None, model=None, layout="reg
     out = None
     if results is not None:  # rank 0 (or serial)
         del lr  # the output's large scales come from spec["large_alm"]
-        ss_map = np.zeros((len(maps), 12 * nside_out * nside_out), dtype=np.float32)
+        ss_map = np.zeros((ncomp, 12 * nside_out * nside_out), dtype=np.float32)
         taper = min(0.5, overlap_deg / size_deg)  # ramp over the overlap: no seams
         window = blend_window(npix, taper, blend_power)
         for c, (rows, pol) in enumerate(channels):
-            ss = np.concatenate([results.pop((c, b)) for b in range(nb)])
-            with timings("backproject"):
-                sm = projection.patches_to_healpix(ss if pol else ss[:, 0], lon, lat, nside_out,
-                                                   px, pol=pol, window=window, blend=blend,
-                                                   taper_fraction=taper, backend=backend)
-                sm = np.atleast_2d(sm)
-                sm[sm == hp.UNSEEN] = 0.0
-                ss_map[rows] = sm
-            del ss, sm
+            ss = _pop_stack(results, c, nb)
+            # T apart from Q/U: the stitching holds two float64 maps at a time, not three
+            parts = ([(slice(0, 1), False), (slice(1, 3), True)] if pol and ss.shape[1] == 3
+                     else [(slice(0, ss.shape[1]), pol)])
+            for sub, spin in parts:
+                with timings("backproject"):
+                    x = ss[:, sub] if spin else ss[:, sub.start]
+                    sm = projection.patches_to_healpix(x, lon, lat, nside_out, px, pol=spin,
+                                                       window=window, blend=blend,
+                                                       taper_fraction=taper, backend=backend)
+                    sm = np.atleast_2d(sm)
+                    sm[sm == hp.UNSEEN] = 0.0
+                    ss_map[rows][sub] = sm
+                del x, sm
+            del ss
         with timings("calibrate"):
             alm = _calibrated_alm(ss_map, spec, stokes == "TQU", calibrate)
             del ss_map  # before the synthesis: 0.6 GB for TQU at Nside 2048

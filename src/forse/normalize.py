@@ -22,6 +22,8 @@ its docstring and docs/normalize.md. The same outlier rule makes its statistics 
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from ._checks import float_array, positive
@@ -358,3 +360,80 @@ def to_physical(gen_scaled, lr, gauss, *, pixel_arcmin, ell_range=(300, 1000), r
     info = {"mean": mean_ref.reshape(batch), "std": sd_ref.reshape(batch),
             "amplitude": factor.reshape(batch), "n_used": n_used.reshape(batch)}
     return hr, info
+
+
+def rescale_spin2(q, u, *, percentile: float = 99.5):
+    """Divide Q and U patches by one number per patch, the ``percentile`` of ``P = sqrt(Q^2 +
+    U^2)`` over its finite pixels, and clip to [-1, 1]: the joint generator's polarized input and
+    target scale. One factor for both keeps the polarization angle and the Q/U (so E/B) balance,
+    which two independent min-max maps would lose.
+
+    Returns ``(q_scaled, u_scaled, scale)``; ``scale`` has shape ``q.shape[:-2]``. A patch
+    without polarization (``scale == 0``) is a ValueError naming it.
+    """
+    qa = _float(q, "q")
+    ua = _like(u, "u", qa.shape, "q")
+    if not 0 < float(percentile) <= 100:
+        raise ValueError(f"`percentile` must be in (0, 100], got {percentile!r}")
+    batch = qa.shape[:-2]
+    p = np.hypot(qa.astype(np.float64), ua.astype(np.float64)).reshape(-1, qa.shape[-2] * qa.shape[-1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN patches are reported below
+        s = np.nanpercentile(p, float(percentile), axis=1)
+    bad = ~(s > 0)
+    if bad.any():
+        k = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"{_patch_name('q', k, batch)} has no polarization (P = 0 or no finite "
+                         "pixel); expected Q/U fluctuations")
+    s = s.reshape(batch)[..., None, None]
+    out = [np.clip(a.astype(np.float64) / s, -1.0, 1.0).astype(qa.dtype) for a in (qa, ua)]
+    return out[0], out[1], s[..., 0, 0].astype(qa.dtype)
+
+
+def spin2_to_physical(gen_q, gen_u, lr_q, lr_u, gauss_q, gauss_u, amplitude, *, pixel_arcmin,
+                      ell_range=(300, 1000)):
+    """The joint generator's polarized small scales (``gen_q``, ``gen_u``: rescaled units, the
+    small scales relative to the local intensity ``amplitude``) -> high-resolution Q, U patches.
+
+    ``d = gen * amplitude`` (mean removed per patch), scaled by one factor per patch so that
+    the summed Q + U band power over ``ell_range`` equals that of the Gaussian baseline's small
+    scales ``gauss - lr``; returns ``(lr_q + f d_q, lr_u + f d_u)``. One factor for Q and U
+    keeps the generated E/B balance and polarization angles; NaN pixels stay NaN.
+    """
+    from .spectra import flat_power_spectrum
+
+    shape = _float(lr_q, "lr_q").shape
+    arrs = {k: _like(v, k, shape, "lr_q").astype(np.float64) for k, v in (
+        ("gen_q", gen_q), ("gen_u", gen_u), ("lr_q", lr_q), ("lr_u", lr_u),
+        ("gauss_q", gauss_q), ("gauss_u", gauss_u), ("amplitude", amplitude))}
+    n = shape[-1]
+    if shape[-2] != n:
+        raise ValueError(f"`lr_q` patches must be square, got shape {shape}")
+    pix = positive(pixel_arcmin, "pixel_arcmin")
+    edges = _ell_edges(n, pix, ell_range)
+    apod = min(1.0, 0.125 * n * pix / 60.0)
+    bad = ~np.isfinite(sum(arrs.values()))
+
+    def band(a):
+        a = np.where(bad, 0.0, a).reshape(-1, n, n)
+        return flat_power_spectrum(a, pix, ell_edges=edges, apodize_deg=apod)[1].sum(axis=1)
+
+    d = []
+    for c in "qu":
+        x = arrs["gen_" + c] * arrs["amplitude"]
+        x = x - np.nanmean(np.where(bad, np.nan, x), axis=(-2, -1), keepdims=True)
+        d.append(x)
+    p_ref = band(arrs["gauss_q"] - arrs["lr_q"]) + band(arrs["gauss_u"] - arrs["lr_u"])
+    p_gen = band(d[0]) + band(d[1])
+    if np.any(~(p_gen > 0)):
+        k = int(np.flatnonzero(~(p_gen > 0))[0])
+        raise ValueError(f"{_patch_name('gen_q', k, shape[:-2])} has no power in ell_range "
+                         f"{tuple(ell_range)}; expected small-scale fluctuations there")
+    f = np.sqrt(p_ref / p_gen).reshape(shape[:-2] + (1, 1))
+    dtype = np.result_type(*(np.asarray(v).dtype for v in (gen_q, lr_q, gauss_q)))
+    out = []
+    for c, dc in zip("qu", d):
+        o = arrs["lr_" + c] + f * dc
+        o[bad] = np.nan
+        out.append(o.astype(dtype))
+    return out[0], out[1]

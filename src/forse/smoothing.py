@@ -362,10 +362,11 @@ def gaussian_small_scales(lr_map, fwhm_lr_arcmin, fwhm_hr_arcmin=12.0, seed=0, *
                                ell_transition=ell_transition, fit_mask=fit_mask, lmax=lmax,
                                keep_map=True)
         a = model.pop("map")
-    else:  # the caller's model of this very map (forse.extend): no second fit
-        a = _as_maps(lr_map, "lr_map")[0]
-        if a.ndim == 2 and not model["valid"].all():  # _as_maps copied it: holes are 0
-            a[:, ~model["valid"]] = 0.0
+    else:  # the caller's model of this very map (forse.extend): no second fit, no float64 copy
+        # (the modulation is only read on valid pixels; holes become UNSEEN below)
+        a = np.asarray(lr_map)
+        if a.dtype.kind != "f" or a.ndim not in (1, 2):
+            a = _as_maps(lr_map, "lr_map")[0]
     valid, nside, lmax = model["valid"], model["nside"], model["lmax"]
     tqu = a.ndim == 2
     rng = np.random.default_rng([seed, BASELINE_STREAM])  # never the sky's own draws
@@ -373,7 +374,7 @@ def gaussian_small_scales(lr_map, fwhm_lr_arcmin, fwhm_hr_arcmin=12.0, seed=0, *
     mods = []
     if modulate:
         for m in ((np.abs(a[0]), np.hypot(a[1], a[2])) if tqu else (np.abs(a),)):
-            norm = np.sqrt(np.mean(m[valid] ** 2))
+            norm = np.sqrt(np.mean(np.square(m[valid], dtype=np.float64)))
             if norm > 0:
                 m /= norm
             mods.append(m.astype(dtype, copy=False) if norm > 0 else None)

@@ -15,7 +15,10 @@ File layout (HDF5, one file per split: ``train.h5``, ``validation.h5``, ``test.h
 
 For polarization (``stokes="QU"``), as in ForSE, every position gives two entries: the Q and the
 U low-resolution patches, each paired with the intensity small-scale target ``T_HR / T_LR`` of
-that position (Q/U are rotated to the patch axes, see ``forse.projection``).
+that position (Q/U are rotated to the patch axes, see ``forse.projection``). ``stokes="TQU"``
+stores three entries per position (T, Q, U, in that order), each with its own ``hr``, ``lr`` and
+``gauss``: the joint generator's set, whose polarized targets are taken from ``hr`` and ``lr``
+(``forse.gan.train.read_joint``).
 
 Selection: random centres (seeded, uniform on the sphere); a patch is kept when at least
 ``min_coverage`` (90 %) of it lies in the mask (estimated on a 32 x 32 grid over the patch).
@@ -50,6 +53,7 @@ __all__ = ["build", "load", "to_forse_npy", "TrainingSet", "SPLITS", "patch_radi
 SPLITS = ("train", "validation", "test")
 _FILL_ORDER = ("test", "validation", "train")
 _COMPONENT = {"T": 0, "Q": 1, "U": 2}
+STOKES = ("T", "Q", "U", "QU", "TQU")
 _COARSE = 32
 
 
@@ -188,8 +192,8 @@ def _descriptors_of(path) -> list[int]:
 
 def _check_inputs(hr_map, lr_map, stokes, mask):
     s = str(stokes).upper()
-    if s not in ("T", "Q", "U", "QU"):
-        raise ValueError(f"`stokes` must be 'T', 'Q', 'U' or 'QU', got {stokes!r}")
+    if s not in STOKES:
+        raise ValueError(f"`stokes` must be 'T', 'Q', 'U', 'QU' or 'TQU', got {stokes!r}")
     hr = np.asarray(hr_map)
     if hr.dtype.kind not in "fiu":
         raise TypeError(f"`hr_map` must be a real numeric array, got dtype {hr.dtype}")
@@ -256,8 +260,9 @@ def build(hr_map, out_dir, *, lr_map=None, mask=None, fwhm_hr_arcmin=12.0, fwhm_
     fractions : (train, validation, test) shares of ``n_patches``.
     min_coverage : float
         Smallest fraction of a patch inside the mask.
-    stokes : "T", "Q", "U" or "QU"
-        Which low-resolution maps are inputs; the target is always the intensity ratio.
+    stokes : "T", "Q", "U", "QU" or "TQU"
+        Which low-resolution maps are inputs; the target is always the intensity ratio
+        ("TQU": three entries per position, for the joint generator).
     seed : int
         Seeds the centres, the region split and the Gaussian baseline.
     region_nside : int, optional

@@ -36,10 +36,11 @@ def register(sub, name):
     p.add_argument("--seed", type=int, default=0, help="seed of realization 0 (default 0)")
     p.add_argument("--realizations", type=int, default=1, help="number of realizations (seeds "
                    "seed, seed+1, ...)")
-    p.add_argument("--pol-mode", choices=("ratio", "qu", "p-angle"), default="ratio",
+    p.add_argument("--pol-mode", choices=("ratio", "qu", "p-angle", "joint"), default="ratio",
                    help="Q/U small scales: the intensity's small-scale ratio on the large-scale "
                         "Q/U (ratio, default), the Q and U generators (qu, ForSE) or P from the "
-                        "T generator with the large-scale angle (p-angle)")
+                        "T generator with the large-scale angle (p-angle) or the joint T/Q/U generator, "
+                        "T and Q/U small scales from one network (joint)")
     p.add_argument("--deterministic", action="store_true",
                    help="no input noise: one output per input (ForSE) instead of ForSE+ sampling")
     p.add_argument("--batch-size", type=int, default=16)
@@ -128,6 +129,8 @@ def run(args):
     by_real = comm is not None and args.realizations >= parallel.size(comm)
     todo = parallel.my_share(args.realizations, comm) if by_real else range(args.realizations)
     verbose = not args.quiet and (parallel.rank(comm) == 0 or by_real)
+    # ForSE+ sampling unless --deterministic; the joint generator takes no noise (its card says)
+    stochastic = False if args.deterministic else (None if args.pol_mode == "joint" else True)
     t = Timings()
     with t("read"):
         maps, header = io.read_map(args.input)
@@ -135,12 +138,14 @@ def run(args):
     if given and unit:  # --unit: the input in the output's unit
         units.convert(maps, given, unit, freq)
     stokes = "TQU" if maps.ndim == 2 and len(maps) == 3 else "T"
+    # an 80' map needs no float64: the float32 copy halves what is held through the run
+    maps = maps.astype(np.float32)
     written = []
     for i in todo:
         seed = args.seed + i
         out = extend(maps, input_fwhm_arcmin=args.input_fwhm, nside_out=args.nside,
                      model=args.model, layout=args.layout, size_deg=args.size,
-                     overlap_deg=args.overlap, seed=seed, stochastic=not args.deterministic,
+                     overlap_deg=args.overlap, seed=seed, stochastic=stochastic,
                      pol_mode=args.pol_mode, batch_size=args.batch_size, progress=verbose,
                      blend=args.blend,
                      calibrate=None if args.calibration == "none" else args.calibration,
@@ -149,7 +154,7 @@ def run(args):
             continue
         meta = output_header(args.model, seed=seed, input_fwhm_arcmin=args.input_fwhm,
                              nside_out=args.nside, pol_mode=args.pol_mode, layout=args.layout,
-                             stochastic=not args.deterministic, calibrate=args.calibration,
+                             stochastic=stochastic, calibrate=args.calibration,
                              blend=args.blend, stokes=stokes, unit=unit, freq_ghz=freq)
         # FITS values are printable ASCII on one card: a name like 'map ☃.fits' is stored escaped
         meta = {k: ascii_text(v)[:68] if isinstance(v, str) else v for k, v in meta.items()}

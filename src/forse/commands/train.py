@@ -42,8 +42,9 @@ def register(subparsers, name):
     p.add_argument("--no-augment", action="store_true", help="no random flips / quarter turns")
     p.add_argument("--minmax", action="store_true", help="plain min-max rescaling (ForSE) "
                    "instead of the robust percentile range")
-    p.add_argument("--input-stokes", choices=("T", "Q", "U"), default="T")
-    p.add_argument("--target-stokes", choices=("T", "Q", "U"), default="T")
+    p.add_argument("--input-stokes", choices=("T", "Q", "U", "TQU"), default="T",
+                   help="TQU: the joint generator (T, Q, U in and out; a --stokes TQU set)")
+    p.add_argument("--target-stokes", choices=("T", "Q", "U", "TQU"), default="T")
     p.add_argument("--val-patches", type=int, default=32, help="validation patches per checkpoint")
     p.add_argument("--xla", action="store_true", help="compile the update steps with XLA")
     p.add_argument("--mixed-precision", action="store_true", help="mixed bfloat16 compute")

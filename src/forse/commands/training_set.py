@@ -37,8 +37,9 @@ def register(sub, name):
     p.add_argument("--pixel", type=float, default=3.75, metavar="ARCMIN", help="pixel size (3.75)")
     p.add_argument("--fwhm-hr", type=float, default=12.0, metavar="ARCMIN", help="(12)")
     p.add_argument("--fwhm-lr", type=float, default=80.0, metavar="ARCMIN", help="(80)")
-    p.add_argument("--stokes", choices=("T", "Q", "U", "QU"), default="T",
-                   help="low-resolution inputs; targets are always T_hr/T_lr (default T)")
+    p.add_argument("--stokes", choices=("T", "Q", "U", "QU", "TQU"), default="T",
+                   help="low-resolution inputs; targets are always T_hr/T_lr; TQU: T, Q, U entries per "
+                        "position, for the joint generator (default T)")
     p.add_argument("--fractions", type=float, nargs=3, default=(0.8, 0.1, 0.1),
                    metavar=("TRAIN", "VAL", "TEST"), help="split shares (0.8 0.1 0.1)")
     p.add_argument("--min-coverage", type=float, default=0.9,
@@ -89,7 +90,7 @@ def check(args):
         raise ValueError(f"--bmin must be in [0, 90) degrees, got {args.bmin:g}")
     if not 0 <= args.snr < 1e9:
         raise ValueError(f"--snr must be a number >= 0, got {args.snr:g}")
-    per = args.npix ** 2 * 4 * 4 * (2 if args.stokes == "QU" else 1)  # 4 float32 datasets
+    per = args.npix ** 2 * 4 * 4 * len(args.stokes)  # 4 float32 datasets per entry
     c.output_folder(args.output, "--output", overwrite=True, nbytes=args.n_patches * per)
     if not args.overwrite and Path(args.output).is_dir():
         for split in ("train", "validation", "test"):

@@ -108,16 +108,23 @@ class Generator:
         return (f"Generator(name={self.card.get('name')!r}, stokes={self.card.get('stokes')!r}, "
                 f"width={self.card.get('width')!r}, path={str(self.path)!r})")
 
+    @property
+    def channels(self) -> int:
+        """Input (= output) channels: 1, or 3 for the joint T/Q/U generator."""
+        return int(self.model.input_shape[-1])
+
     def predict(self, x: np.ndarray, batch_size: int = 8) -> np.ndarray:
-        """Run the network on rescaled ``(N, n, n)`` float32 patches (no noise)."""
+        """Run the network on rescaled float32 patches (no noise): ``(N, n, n)`` for one channel,
+        ``(N, C, n, n)`` (channels first, as forse's patch stacks) for C."""
         import tensorflow as tf
 
         if self._fn is None:
             self._fn = tf.function(lambda t: self.model(t, training=False), reduce_retracing=True)
-        out = np.empty(x.shape, dtype=np.float32)
+        xc = x[..., None] if x.ndim == 3 else np.moveaxis(x, 1, -1)
+        out = np.empty(xc.shape[:-1] + (self.model.output_shape[-1],), dtype=np.float32)
         for i in range(0, len(x), batch_size):
-            out[i:i + batch_size] = self._fn(tf.constant(x[i:i + batch_size, ..., None]))[..., 0]
-        return out
+            out[i:i + batch_size] = self._fn(tf.constant(xc[i:i + batch_size]))
+        return out[..., 0] if x.ndim == 3 else np.moveaxis(out, -1, 1)
 
     def __call__(self, x, **kwargs):
         return generate(self, x, **kwargs)
@@ -158,7 +165,8 @@ def generate(generator, x, *, seed=None, stochastic=None, noise_amplitude=None,
     generator : Generator, Keras model, bundled name ("dust-T", ...) or ``.keras`` path.
     x : (n, n) or (N, n, n) array in [-1, 1]: low-resolution patches rescaled with
         ``forse.normalize.rescale`` (the card's ``normalization`` settings); n a multiple of 4.
-        NaN pixels are fed as 0 and come back NaN.
+        NaN pixels are fed as 0 and come back NaN. A joint T/Q/U generator takes (3, n, n) or
+        (N, 3, n, n) (``forse.gan.train.joint_inputs`` order: T, Q, U) and returns the same.
     seed : seeds the input noise of a stochastic realization (int or numpy Generator); the same
         seed gives the same output; None draws fresh entropy.
     stochastic : add ForSE+ noise; None follows the model card (False without a card).
@@ -171,21 +179,28 @@ def generate(generator, x, *, seed=None, stochastic=None, noise_amplitude=None,
     a = np.asarray(x)
     if a.dtype.kind not in "fiu":
         raise TypeError(f"`x` must be a real numeric array, got dtype {a.dtype}")
-    if a.ndim not in (2, 3):
+    c = gen.channels
+    if c == 1 and a.ndim not in (2, 3):
         raise ValueError(f"`x` must be one patch (n, n) or a stack (N, n, n), got shape {a.shape}")
+    if c > 1 and (a.ndim not in (3, 4) or a.shape[-3] != c):
+        raise ValueError(f"`x` must be ({c}, n, n) or (N, {c}, n, n) for this {c}-channel "
+                         f"generator, got shape {a.shape}")
     n0, n1 = a.shape[-2:]
     if n0 != n1 or n0 % 4 or n0 == 0:
         raise ValueError(f"`x` patches must be square with a side that is a multiple of 4, got "
                          f"{n0}x{n1}")
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"`batch_size` must be a positive integer, got {batch_size!r}")
-    stack = a.reshape((-1, n0, n1)).astype(np.float32)
+    stack = a.reshape((-1, n0, n1) if c == 1 else (-1, c, n0, n1)).astype(np.float32)
     if stochastic is None:
         stochastic = bool(gen.card.get("stochastic", False))
     if noise_amplitude is None:
         noise_amplitude = float(gen.card.get("noise_amplitude", NOISE_AMPLITUDE))
     bad = ~np.isfinite(stack)
     if stochastic:
+        if c > 1:
+            raise ValueError("`stochastic` realizations are not supported by a multi-channel "
+                             "generator (ForSE+ noise would break its shared Q/U scale)")
         stack = add_input_noise(stack, float(noise_amplitude), np.random.default_rng(seed))
     stack = np.where(bad, np.float32(0), stack)
     out = gen.predict(stack, batch_size=batch_size)

@@ -43,9 +43,13 @@ def _check(patch_size, width, in_channels, kernel_size, need_size: bool):
 
 
 def build_generator(patch_size: int | None = None, width: float = 1.0, in_channels: int = 1, *,
-                    kernel_size: int = 5, dtype="float32", name: str = "forse_generator"):
-    """The ForSE generator; input and output ``(batch, n, n, channels)``, output in [-1, 1]."""
+                    out_channels: int = 1, kernel_size: int = 5, dtype="float32",
+                    name: str = "forse_generator"):
+    """The ForSE generator; input ``(batch, n, n, in_channels)``, output ``(batch, n, n,
+    out_channels)`` in [-1, 1] (3 and 3 for the joint T/Q/U generator)."""
     _check(patch_size, width, in_channels, kernel_size, need_size=False)
+    if not isinstance(out_channels, int) or isinstance(out_channels, bool) or out_channels < 1:
+        raise ValueError(f"`out_channels` must be a positive integer, got {out_channels!r}")
     k = kernel_size
     f1, f2, f3, f4, f5 = (_filters(n, width) for n in GENERATOR_FILTERS)
     inp = keras.Input((patch_size, patch_size, in_channels), name="lr")
@@ -57,7 +61,7 @@ def build_generator(patch_size: int | None = None, width: float = 1.0, in_channe
         x = layers.Conv2D(filters, k, strides=strides, padding="same", dtype=dtype)(x)
         x = layers.LeakyReLU(negative_slope=0.2, dtype=dtype)(x)
         x = layers.BatchNormalization(momentum=0.5, dtype=dtype)(x)
-    x = layers.Conv2D(1, k, padding="same", dtype=dtype)(x)
+    x = layers.Conv2D(out_channels, k, padding="same", dtype=dtype)(x)
     out = layers.Activation("tanh", dtype="float32", name="small_scales")(x)
     return keras.Model(inp, out, name=name)
 

@@ -34,6 +34,7 @@ from .._checks import file_name, seed
 from . import checkpoints
 from .models import add_input_noise, make_card, save_generator
 
+JOINT = "TQU"  # the joint generator's stokes: T, Q, U small scales from T, Q, U inputs
 LOG_FIELDS = ("step", "d_loss", "g_loss", "v0", "v1", "v2", "score", "seconds")
 METRIC = ("nu: forse.minkowski.score, V0-V2 of (x - mean) / std per patch at 32 thresholds in "
           "[-3, 3], overlap of the mean +- 1 sigma bands")
@@ -94,11 +95,26 @@ class TrainConfig:
             if not (isinstance(v, (int, float)) and np.isfinite(v) and v >= 0):
                 raise ValueError(f"`{k}` must be a finite number >= 0, got {v!r}")
         for k in ("input_stokes", "target_stokes"):
-            if getattr(self, k) not in ("T", "Q", "U"):
-                raise ValueError(f"`{k}` must be 'T', 'Q' or 'U', got {getattr(self, k)!r}")
+            if getattr(self, k) not in ("T", "Q", "U", JOINT):
+                raise ValueError(f"`{k}` must be 'T', 'Q', 'U' or {JOINT!r}, got {getattr(self, k)!r}")
+        if (self.input_stokes == JOINT) != (self.target_stokes == JOINT):
+            raise ValueError(f"the joint generator takes `input_stokes` and `target_stokes` both "
+                             f"{JOINT!r}, got {self.input_stokes!r} and {self.target_stokes!r}")
+        if self.joint and self.stochastic:
+            raise ValueError("`stochastic` is not supported for the joint T/Q/U generator: ForSE+ "
+                             "noise re-scales each channel and would break the shared Q/U scale")
         seed(self.seed, "seed")
         file_name(self.name, "name")  # NAME.keras must land inside the output folder
         return self
+
+    @property
+    def joint(self) -> bool:
+        """T, Q, U in and out (``forse.gan.train.prepare_joint``)."""
+        return self.input_stokes == JOINT
+
+    @property
+    def channels(self) -> int:
+        return 3 if self.joint else 1
 
     def to_dict(self):
         d = dataclasses.asdict(self)
@@ -159,10 +175,54 @@ def read_split(folder, split: str, input_stokes: str = "T", datasets=("lr", "tar
     return out, attrs
 
 
+def read_joint(folder, split: str, datasets=("lr", "hr")):
+    """``(*arrays, attrs)`` of a ``stokes="TQU"`` training set, one ``(N, 3, n, n)`` float32
+    stack of T, Q, U patches per position (Q/U in the patch frame) for each of ``datasets``."""
+    parts = [read_split(folder, split, s, datasets) for s in "TQU"]
+    attrs = parts[0][1]
+    sizes = {len(d[datasets[0]]) for d, _ in parts}
+    if attrs.get("stokes") != JOINT or len(sizes) != 1:
+        raise ValueError(f"{Path(folder) / (split + '.h5')} is not a joint T/Q/U training set "
+                         f"(stokes={attrs.get('stokes')!r}); build one with `forse training-set "
+                         "--stokes TQU`")
+    return (*(np.stack([d[k] for d, _ in parts], axis=1) for k in datasets), attrs)
+
+
+def joint_inputs(lr, robust=True, percentiles=(0.5, 99.5)):
+    """The joint generator's input ``(N, 3, n, n)`` from ``(N, 3, n, n)`` T, Q, U patches: T
+    rescaled as the scalar models' input, Q and U divided by one scale (the shared P percentile,
+    ``forse.normalize.rescale_spin2``); NaN pixels stay NaN."""
+    from ..normalize import rescale, rescale_spin2
+
+    xt = rescale(lr[:, 0], robust=robust, percentiles=tuple(percentiles))[0]
+    xq, xu, _ = rescale_spin2(lr[:, 1], lr[:, 2])
+    return np.stack([xt, xq, xu], axis=1).astype(np.float32)
+
+
+def joint_targets(lr, hr, robust=True, percentiles=(0.5, 99.5)):
+    """The joint generator's target ``(N, 3, n, n)``: the intensity ratio ``T_hr / T_lr``
+    rescaled as the scalar models' target, and the polarized small scales relative to the local
+    intensity, ``(Q_hr - Q_lr) / T_lr`` and the same for U, under one shared scale."""
+    from ..normalize import rescale, rescale_spin2
+
+    t = lr[:, 0]
+    yt = rescale(hr[:, 0] / t, robust=robust, percentiles=tuple(percentiles))[0]
+    yq, yu, _ = rescale_spin2((hr[:, 1] - lr[:, 1]) / t, (hr[:, 2] - lr[:, 2]) / t)
+    return np.stack([yt, yq, yu], axis=1).astype(np.float32)
+
+
 def prepare(folder, split, cfg: TrainConfig, limit=None):
-    """Rescaled ``(x, y, attrs)`` for a split: x the input, y the target, both in [-1, 1]."""
+    """Rescaled ``(x, y, attrs)`` for a split: x the input, y the target, both in [-1, 1];
+    ``(N, n, n)``, or ``(N, n, n, 3)`` for the joint generator."""
     from ..normalize import rescale
 
+    if cfg.joint:
+        lr, hr, attrs = read_joint(folder, split)
+        lr, hr = lr[:limit], hr[:limit]
+        x = joint_inputs(lr, cfg.robust, cfg.percentiles)
+        y = joint_targets(lr, hr, cfg.robust, cfg.percentiles)
+        last = (lambda a: np.nan_to_num(np.moveaxis(a, 1, -1)).astype(np.float32))  # channels last
+        return last(x), last(y), attrs
     if cfg.target_stokes != "T":
         raise ValueError(f"`target_stokes` must be 'T': training sets store the intensity "
                          f"small-scale ratio as target, got {cfg.target_stokes!r}")
@@ -179,15 +239,17 @@ class Batches:
     """Random batches (crop, flip, quarter turn, optional input noise) from a numpy stream."""
 
     def __init__(self, x, y, cfg: TrainConfig):
+        if x.ndim == 3:  # one channel
+            x, y = x[..., None], y[..., None]
         self.x, self.y, self.cfg = x, y, cfg
-        n = x.shape[-1]
+        n = x.shape[1]
         if n < cfg.patch_size:
             raise ValueError(f"`patch_size`={cfg.patch_size} is larger than the training patches "
                              f"({n}x{n})")
 
     def __call__(self, rng: np.random.Generator):
         cfg = self.cfg
-        b, p, n = cfg.batch_size, cfg.patch_size, self.x.shape[-1]
+        b, p, n, c = cfg.batch_size, cfg.patch_size, self.x.shape[1], self.x.shape[-1]
         idx = rng.integers(0, len(self.x), size=b)
         x, y = self.x[idx], self.y[idx]
         if cfg.stochastic and cfg.noise_amplitude > 0:
@@ -196,8 +258,8 @@ class Batches:
         j0 = rng.integers(0, n - p + 1, size=b)
         turns = rng.integers(0, 4, size=b)
         flips = rng.integers(0, 2, size=b)
-        xb = np.empty((b, p, p, 1), np.float32)
-        yb = np.empty((b, p, p, 1), np.float32)
+        xb = np.empty((b, p, p, c), np.float32)
+        yb = np.empty((b, p, p, c), np.float32)
         for k in range(b):
             xs = x[k, i0[k]:i0[k] + p, j0[k]:j0[k] + p]
             ys = y[k, i0[k]:i0[k] + p, j0[k]:j0[k] + p]
@@ -205,7 +267,15 @@ class Batches:
                 xs, ys = np.rot90(xs, turns[k]), np.rot90(ys, turns[k])
                 if flips[k]:
                     xs, ys = xs[:, ::-1], ys[:, ::-1]
-            xb[k, ..., 0], yb[k, ..., 0] = xs, ys
+            xb[k], yb[k] = xs, ys
+            if c == 3 and cfg.augment:
+                # Q/U are spin 2 in the patch frame: a quarter turn flips both signs, a
+                # mirror flips U
+                sq = -1.0 if turns[k] % 2 else 1.0
+                su = sq * (-1.0 if flips[k] else 1.0)
+                for a in (xb, yb):
+                    a[k, ..., 1] *= sq
+                    a[k, ..., 2] *= su
         return xb, yb
 
 
@@ -225,8 +295,9 @@ class Trainer:
             tf.config.experimental.enable_op_determinism()
         keras.utils.set_random_seed(cfg.seed)
         dtype = "mixed_bfloat16" if cfg.mixed_precision else "float32"
-        self.G = build_generator(None, cfg.width, 1, dtype=dtype)
-        self.D = build_discriminator(cfg.patch_size, cfg.width, 2 if cfg.conditional else 1,
+        c = cfg.channels
+        self.G = build_generator(None, cfg.width, c, out_channels=c, dtype=dtype)
+        self.D = build_discriminator(cfg.patch_size, cfg.width, 2 * c if cfg.conditional else c,
                                      seed=cfg.seed + 1, dtype=dtype)
         self.g_opt = keras.optimizers.Adam(cfg.learning_rate, beta_1=cfg.beta_1)
         self.d_opt = keras.optimizers.Adam(cfg.learning_rate, beta_1=cfg.beta_1)
@@ -287,10 +358,12 @@ class Trainer:
             fake = self.G(x, training=True)
             logits = self._judge(fake, x)
             loss = self._bce(tf.ones_like(logits, dtype=tf.float32), logits)
-            if cfg.minkowski_weight:
-                loss += cfg.minkowski_weight * minkowski_loss(fake, y)
-            if cfg.spectrum_weight:
-                loss += cfg.spectrum_weight * spectrum_loss(fake, y)
+            for c in range(cfg.channels):  # the terms are per channel
+                f, r = fake[..., c:c + 1], y[..., c:c + 1]
+                if cfg.minkowski_weight:
+                    loss += cfg.minkowski_weight * minkowski_loss(f, r)
+                if cfg.spectrum_weight:
+                    loss += cfg.spectrum_weight * spectrum_loss(f, r)
         grads = tape.gradient(loss, self.G.trainable_variables)
         self.g_opt.apply(grads, self.G.trainable_variables)
         return loss
@@ -306,12 +379,15 @@ class Trainer:
         return float(d_loss), float(g_loss)
 
     def predict(self, x, batch_size=8):
+        """Generator output for ``(N, n, n)`` (one channel) or ``(N, n, n, 3)`` inputs."""
         import tensorflow as tf
 
-        out = np.empty(x.shape, np.float32)
+        one = x.ndim == 3
+        xc = x[..., None] if one else x
+        out = np.empty(xc.shape, np.float32)
         for i in range(0, len(x), batch_size):
-            out[i:i + batch_size] = self._predict(tf.constant(x[i:i + batch_size, ..., None]))[..., 0]
-        return out
+            out[i:i + batch_size] = self._predict(tf.constant(xc[i:i + batch_size]))
+        return out[..., 0] if one else out
 
     # -- state
     def _groups(self):
@@ -417,7 +493,13 @@ def _evaluate(trainer, x, y, cfg, seed=12345, variant="nu"):
 
     if cfg.stochastic and cfg.noise_amplitude > 0:
         x = add_input_noise(x, cfg.noise_amplitude, np.random.default_rng(seed))
-    return score(trainer.predict(x), y, variant)
+    g = trainer.predict(x)
+    if not cfg.joint:
+        return score(g, y, variant)
+    # joint: each of T, Q, U scored; the headline is their mean
+    per = {s: score(g[..., c], y[..., c], variant) for c, s in enumerate(JOINT)}
+    out = {k: float(np.mean([per[s][k] for s in JOINT])) for k in ("v0", "v1", "v2", "score")}
+    return dict(out, **per)
 
 
 def _sky_version(attrs):
@@ -555,8 +637,9 @@ def train(data_dir, out_dir, cfg: TrainConfig | None = None, *, resume=False, ov
                 bar.set_postfix(d=f"{d_loss:.3f}", g=f"{g_loss:.3f}", refresh=False)
             if step % cfg.checkpoint_every == 0 or step == cfg.steps:
                 metrics = _evaluate(trainer, xv, yv, cfg) if have_val else {}
-                for k, v in metrics.items():
-                    row[k] = f"{v:.4f}"
+                for k in ("v0", "v1", "v2", "score"):
+                    if k in metrics:
+                        row[k] = f"{metrics[k]:.4f}"
                 arrays, meta = trainer.state()
                 meta["validation"] = metrics
                 checkpoints.save(ck, step, arrays, meta)
@@ -581,11 +664,12 @@ def train(data_dir, out_dir, cfg: TrainConfig | None = None, *, resume=False, ov
     if (data_dir / "test.h5").is_file():
         from ..minkowski import ceiling
 
-        xt, yt, _ = prepare(data_dir, "test", cfg, limit=max(cfg.val_patches, 64))
+        xt, yt, _ = prepare(data_dir, "test", cfg)  # every test patch: >= 80 keep bands clear
         metrics["test"] = _evaluate(trainer, xt, yt, cfg, seed=54321)
         metrics["test_minmax"] = _evaluate(trainer, xt, yt, cfg, seed=54321, variant="minmax")
         if len(yt) >= 2:
-            metrics["test_ceiling"] = ceiling(yt)
+            metrics["test_ceiling"] = (ceiling(yt) if not cfg.joint else
+                                       {s: ceiling(yt[..., c]) for c, s in enumerate(JOINT)})
     sky_seeds, sky = _sky_provenance(attrs)
     card = make_card(
         name=cfg.name, patch_size=cfg.patch_size, pixel_arcmin=attrs.get("pixel_arcmin", float("nan")),
