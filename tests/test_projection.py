@@ -4,7 +4,8 @@ import healpy as hp
 import numpy as np
 import pytest
 
-from forse import _dispatch, projection as P, tiling
+from forse import _dispatch, tiling
+from forse import projection as P
 
 HAS_CPU = _dispatch.has_cpu()
 needs_cpu = pytest.mark.skipif(not HAS_CPU, reason="compiled core not built")

@@ -160,8 +160,9 @@ def test_cli_writes_report_and_summary(tmp_path, dust, capsys):
     write_map(tmp_path / "lr.fits", smooth(dust, 360.0))
     out = tmp_path / "out"
     rc = main(["validate", str(tmp_path / "gen.fits"), "--reference", str(tmp_path / "ref.fits"),
-               "--baseline", "gaussian", "--lowres", str(tmp_path / "lr.fits"), "--fwhm-hr", "120", "--fwhm-lr", "360", "--npix", "32",
-               "--pixel-arcmin", "40", "--lmax", "128", "--no-progress", "-o", str(out)])
+               "--baseline", "gaussian", "--lowres", str(tmp_path / "lr.fits"), "--fwhm-hr", "120",
+               "--fwhm-lr", "360", "--npix", "32", "--pixel-arcmin", "40", "--lmax", "128", "--no-progress",
+               "-o", str(out)])
     assert rc == 0
     s = json.loads((out / "summary.json").read_text())
     assert set(s["minkowski"]["overlap"]) == {"map_vs_reference", "baseline_vs_reference"}
