@@ -4,12 +4,10 @@ import healpy as hp
 import numpy as np
 import pytest
 
+from _shared import BACKENDS, HAS_CPU, needs_cpu, without_cuda_build
 from forse import _dispatch, tiling
 from forse import projection as P
 
-HAS_CPU = _dispatch.has_cpu()
-needs_cpu = pytest.mark.skipif(not HAS_CPU, reason="compiled core not built")
-BACKENDS = ["numpy"] + (["cpu"] if HAS_CPU else [])
 # cpu vs numpy: same formulas, different rounding (libm vs numpy trig, FMA contraction).
 TOL = {np.float64: 1e-10, np.float32: 2e-5}
 
@@ -406,7 +404,7 @@ def test_backproject_errors(kwargs, exc, match):
                              args.pop("nside"), **args)
 
 
-@pytest.mark.skipif(_dispatch.has_cuda_build(), reason="this build has CUDA")
+@without_cuda_build
 def test_cuda_requested_without_cuda_build():
     with pytest.raises(RuntimeError, match="built without CUDA support"):
         P.healpix_to_patches(M16, [0.0], [0.0], 8, 60.0, backend="cuda")
@@ -435,11 +433,9 @@ def test_gather_algorithm_matches_ring_algorithm(dtype, cubic, nest):
 
 
 # ------------------------------------------------------------------ CUDA (skips without a GPU)
-gpu = pytest.mark.skipif(not _dispatch.has_cuda_device(), reason="no CUDA build or device")
 
 
 @pytest.mark.gpu
-@gpu
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("interpolation", ["bilinear", "nearest"])
 @pytest.mark.parametrize("pol", [False, True])
@@ -462,7 +458,6 @@ def test_cuda_project_matches_cpu(dtype, interpolation, pol):
 
 
 @pytest.mark.gpu
-@gpu
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("interpolation", ["bicubic", "bilinear"])
 @pytest.mark.parametrize("nest", [False, True])
