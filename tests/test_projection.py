@@ -4,7 +4,7 @@ import healpy as hp
 import numpy as np
 import pytest
 
-from _shared import BACKENDS, HAS_CPU, needs_cpu, without_cuda_build
+from _shared import BACKENDS, HAS_CPU, needs_cpu, synalm, without_cuda_build
 from forse import _dispatch, tiling
 from forse import projection as P
 
@@ -25,8 +25,7 @@ def _rmap(nside, k=None, seed=0, dtype=np.float64):
 def _smooth_map(nside, fwhm_arcmin, seed=1):
     sigma = np.radians(fwhm_arcmin / 60.0) / np.sqrt(8 * np.log(2))
     lmax = min(3 * nside - 1, int(6.0 / sigma))  # the beam is < 1e-7 beyond
-    np.random.seed(seed)
-    alm = hp.synalm((np.arange(lmax + 1) + 1.0) ** -2.0, lmax=lmax)
+    alm = synalm((np.arange(lmax + 1) + 1.0) ** -2.0, lmax, np.random.default_rng(seed))
     return hp.alm2map(hp.smoothalm(alm, fwhm=np.radians(fwhm_arcmin / 60.0)), nside)
 
 
@@ -287,8 +286,7 @@ def pure_e_sky():
     cl = np.zeros(lmax + 1)
     cl[100:] = np.exp(-(ell[100:] / 300.0) ** 2)
     zero = np.zeros_like(cl)
-    np.random.seed(3)
-    alm = hp.synalm([zero, cl, zero, zero, zero, zero], lmax=lmax, new=True)
+    alm = synalm([zero, cl, zero, zero, zero, zero], lmax, np.random.default_rng(3))
     return hp.alm2map(alm, nside, lmax=lmax, pol=True)  # T (zero), Q, U
 
 
@@ -315,8 +313,7 @@ def test_spin2_round_trip():
     nside, lmax = 256, 767
     cl = (np.arange(lmax + 1) + 1.0) ** -2.0
     zero = np.zeros_like(cl)
-    np.random.seed(4)
-    alm = hp.synalm([cl, cl, zero, zero, zero, zero], lmax=lmax, new=True)
+    alm = synalm([cl, cl, zero, zero, zero, zero], lmax, np.random.default_rng(4))
     alm = [hp.smoothalm(a, fwhm=np.radians(96 / 60.0)) for a in alm]
     tqu = hp.alm2map(alm, nside, lmax=lmax, pol=True)
     lon, lat = tiling.regular()
