@@ -436,9 +436,3 @@ def write_report(path, summary, *, maps, lrs, seam_maps=None, full=None, backend
                 with open(tmp, "wb") as f:
                     f.write(base64.b64decode(img))
     return path
-
-
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

@@ -146,11 +146,8 @@ def _load(x, name, fields=None):
     import healpy as hp
 
     if isinstance(x, (str, os.PathLike)):
-        try:
-            from .io import read_map
-            a, _ = read_map(os.fspath(x))
-        except ImportError:  # pragma: no cover - before forse.io lands
-            a = hp.read_map(os.fspath(x), field=None, dtype=np.float64)
+        from .io import read_map
+        a, _ = read_map(os.fspath(x))
     else:
         a = x
     a = np.asarray(a, dtype=np.float64)  # no copy of a float64 map: TQU at 2048 is 1.2 GB
@@ -819,9 +816,3 @@ def validate(map, reference=None, baseline=None, mask=None, out_dir=None, *, low
             summary["timings_s"]["total"] = round(time.perf_counter() - t0, 3)
         _write_json(os.path.join(out_dir, "summary.json"), summary)
     return summary
-
-
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
