@@ -56,7 +56,8 @@ def main(argv=None):
         rows.append({"annulus_deg": [lo, hi],
                      "input_ratio": float(np.mean((t + src)[sel]) / np.mean(t[sel])),
                      "small_scale_rms_ratio": float(np.std(ss["source"][sel]) / np.std(ss["base"][sel])),
-                     "ell_gt_300_rms_ratio": float(np.std(ss_hi["source"][sel]) / np.std(ss_hi["base"][sel]))})
+                     "ell_gt_300_rms_ratio": float(np.std(ss_hi["source"][sel])
+                                                   / np.std(ss_hi["base"][sel]))})
         print("{annulus_deg} deg: input x{input_ratio:.2f}, small scales x{small_scale_rms_ratio:.2f}, "
               "above ell 300 x{ell_gt_300_rms_ratio:.2f}".format(**rows[-1]))
     res = {"command": "python bench/bench_point_source.py " + " ".join(

@@ -33,7 +33,8 @@ import time
 import healpy as hp
 import numpy as np
 
-from forse import projection as P, tiling
+from forse import projection as P
+from forse import tiling
 
 NPIX, PIXEL_ARCMIN = 320, 3.75
 
@@ -244,13 +245,12 @@ def main(argv=None):
     if args.reproject_patches > 0:
         res["reproject"] = reproject_times(m, patches, lon, lat, args.nside, args.reproject_patches)
         print("reproject:", res["reproject"], flush=True)
-    del m, patches, holder
+    m = patches = holder = None  # free them for the scaling runs (the closures above hold these names)
     res["scaling_backproject_bilinear"] = {}
     for nside in args.scaling:
-        lon_s, lat_s = lon, lat
         pt = np.random.default_rng(1).standard_normal((lon.size, NPIX, NPIX))
-        r = best(lambda: P.patches_to_healpix(pt, lon_s, lat_s, nside, PIXEL_ARCMIN,
-                                              interpolation="bilinear", backend="cpu"),
+        r = best(lambda pt=pt, nside=nside: P.patches_to_healpix(pt, lon, lat, nside, PIXEL_ARCMIN,
+                                                                 interpolation="bilinear", backend="cpu"),
                  1 if nside > 2048 else args.repeats)
         res["scaling_backproject_bilinear"][str(nside)] = show(f"scaling: back-project Nside {nside}", r)
         del pt

@@ -14,7 +14,8 @@ import sys
 
 import numpy as np
 
-from forse import _dispatch, projection as P, tiling
+from forse import _dispatch, tiling
+from forse import projection as P
 
 TOL = {np.float64: 1e-10, np.float32: 2e-5}
 
@@ -76,8 +77,8 @@ def main(argv=None):
     patches = P.healpix_to_patches(m, lon, lat, backend="cuda")
     for interp in ("bilinear", "bicubic"):
         res[f"backproject_312_{interp}_s"] = cuda_time(
-            lambda: P.patches_to_healpix(patches, lon, lat, args.nside, interpolation=interp,
-                                         backend="cuda"), args.repeats)
+            lambda interp=interp: P.patches_to_healpix(patches, lon, lat, args.nside, interpolation=interp,
+                                                       backend="cuda"), args.repeats)
     for k in ("project_312_s", "backproject_312_bilinear_s", "backproject_312_bicubic_s"):
         print(f"{k:<30s} best {res[k][0] * 1e3:8.2f} ms  median {res[k][1] * 1e3:8.2f} ms")
     res["targets"] = {"project_312_s": 5e-3, "backproject_312_bicubic_s": 10e-3}

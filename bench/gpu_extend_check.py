@@ -29,8 +29,6 @@ def main(argv=None):
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
 
-    import numpy as np
-
     from forse import gan, io
     from forse.gan.networks import build_generator
     from forse.sky import synthetic_dust

@@ -26,7 +26,6 @@ import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-import numpy as np  # noqa: E402
 
 FIELDS = "TQU"
 
@@ -97,7 +96,6 @@ def table(res):
               "|---|---|---|---|---|"]
     for s, rows in h["spectra"].items():
         for r in rows:
-            name = f"spectra.{s}.{r['ell'][0]}-{r['ell'][1]}"
             better = [v for k, v in h["better"].items() if k.startswith(f"spectra.{s}.{r['ell'][0]}-")]
             lines.append(f"| {s} | {r['ell'][0]}-{r['ell'][1]} | {r['forse'][0]:.2f}-{r['forse'][1]:.2f} | "
                          f"{r['baseline'][0]:.2f}-{r['baseline'][1]:.2f} | "

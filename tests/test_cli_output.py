@@ -9,8 +9,7 @@ import sys
 
 import pytest
 
-from forse import _log
-from forse import io
+from forse import _log, io
 from gan_data import write_set
 from test_extend import FWHM_HR, FWHM_LR, NSIDE, PX, save_tiny_models
 

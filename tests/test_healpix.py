@@ -4,10 +4,11 @@ import healpy as hp
 import numpy as np
 import pytest
 
+from _shared import needs_cpu
 from forse import _dispatch
 
 core = _dispatch._core
-pytestmark = pytest.mark.skipif(core is None, reason="compiled core not built")
+pytestmark = needs_cpu
 
 NSIDES = [1, 2, 4, 8, 32, 256, 2048, 8192]
 

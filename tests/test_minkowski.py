@@ -4,11 +4,9 @@ import numpy as np
 import pytest
 from scipy.special import erfc
 
+from _shared import BACKENDS, needs_cpu, without_cuda_build
 from forse import _dispatch
 from forse import minkowski as mk
-
-needs_cpu = pytest.mark.skipif(not _dispatch.has_cpu(), reason="compiled core not built")
-CPU_BACKENDS = ["numpy"] + (["cpu"] if _dispatch.has_cpu() else [])
 
 
 def report(a, b):
@@ -28,7 +26,7 @@ def distance_image(n, cx, cy):
 
 
 # ------------------------------------------------------------------------------ analytic shapes
-@pytest.mark.parametrize("backend", CPU_BACKENDS)
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_disk_signed_distance(backend):
     """f = R - r is zero on a circle of radius R: area pi R^2, perimeter 2 pi R, one component."""
     n, radius = 161, 47.3
@@ -41,7 +39,7 @@ def test_disk_signed_distance(backend):
     assert np.array_equal(v2, [1.0, 1.0])
 
 
-@pytest.mark.parametrize("backend", CPU_BACKENDS)
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_square_exact(backend):
     """A k x k block of ones at u = 0.5: the boundary runs half a pixel outside the block with
     the four corners cut: area k^2 - 1/2, perimeter 4 (k - 1) + 2 sqrt(2), Euler 1."""
@@ -58,7 +56,7 @@ def test_square_exact(backend):
     assert np.array_equal(v2, [0.0, 0.0])
 
 
-@pytest.mark.parametrize("backend", CPU_BACKENDS)
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_binary_disk_annulus_two_disks(backend):
     n = 200
     r1 = distance_image(n, 70.3, 99.1)
@@ -75,7 +73,7 @@ def test_binary_disk_annulus_two_disks(backend):
     assert v1[2, 0] == pytest.approx(2 * np.pi * 45, rel=0.06)
 
 
-@pytest.mark.parametrize("backend", CPU_BACKENDS)
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_saddle_resolution_by_mean(backend):
     """A 2x2 image with diagonal corners above: connected (Euler -1/2 over the single cell)
     when the mean is above the threshold, separate (+1/2) otherwise; area consistent."""
@@ -91,7 +89,7 @@ def test_saddle_resolution_by_mean(backend):
     assert v2[1] == 0.5
 
 
-@pytest.mark.parametrize("backend", CPU_BACKENDS)
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_rotation_and_transposition_invariance(backend):
     rng = np.random.default_rng(3)
     img = rng.standard_normal((2, 33, 41))
@@ -211,7 +209,7 @@ def test_cpu_deterministic_and_layouts():
         assert_close(x, y, 1e-11, 1e-8, "int32")
 
 
-@pytest.mark.parametrize("backend", CPU_BACKENDS)
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_shapes_order_and_normalize(backend):
     rng = np.random.default_rng(2)
     img = rng.standard_normal((21, 30))
@@ -236,12 +234,12 @@ def test_many_small_images_and_empty_stack():
     u = np.array([-0.5, 0.0, 0.7])
     for a, b in zip(mk.functionals(img, u, backend="cpu"), mk.functionals(img, u, backend="numpy")):
         assert_close(a, b, 1e-12, 1e-12, "batches")
-    for backend in CPU_BACKENDS:
+    for backend in BACKENDS:
         v = mk.functionals(np.zeros((0, 4, 5)), u, backend=backend)
         assert all(x.shape == (0, 3) for x in v)
 
 
-@pytest.mark.parametrize("backend", CPU_BACKENDS)
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_all_nan_image(backend):
     img = np.full((2, 8, 9), np.nan)
     v0, v1, v2 = mk.functionals(img, [0.0, 1.0], backend=backend)
@@ -249,7 +247,6 @@ def test_all_nan_image(backend):
 
 
 @pytest.mark.gpu
-@pytest.mark.skipif(not _dispatch.has_cuda_device(), reason="needs a CUDA build and device")
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_cuda_matches_cpu(dtype):
     cupy = pytest.importorskip("cupy")
@@ -352,7 +349,7 @@ def test_errors():
         mk.functionals(img, [0.0], backend="gpu")
 
 
-@pytest.mark.skipif(_dispatch.has_cuda_build(), reason="this build has CUDA")
+@without_cuda_build
 def test_cuda_on_cpu_only_build():
     with pytest.raises(RuntimeError, match="built without CUDA support"):
         mk.functionals(np.zeros((4, 5)), [0.0], backend="cuda")

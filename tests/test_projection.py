@@ -4,11 +4,10 @@ import healpy as hp
 import numpy as np
 import pytest
 
-from forse import _dispatch, projection as P, tiling
+from _shared import BACKENDS, HAS_CPU, needs_cpu, synalm, without_cuda_build
+from forse import _dispatch, tiling
+from forse import projection as P
 
-HAS_CPU = _dispatch.has_cpu()
-needs_cpu = pytest.mark.skipif(not HAS_CPU, reason="compiled core not built")
-BACKENDS = ["numpy"] + (["cpu"] if HAS_CPU else [])
 # cpu vs numpy: same formulas, different rounding (libm vs numpy trig, FMA contraction).
 TOL = {np.float64: 1e-10, np.float32: 2e-5}
 
@@ -26,8 +25,7 @@ def _rmap(nside, k=None, seed=0, dtype=np.float64):
 def _smooth_map(nside, fwhm_arcmin, seed=1):
     sigma = np.radians(fwhm_arcmin / 60.0) / np.sqrt(8 * np.log(2))
     lmax = min(3 * nside - 1, int(6.0 / sigma))  # the beam is < 1e-7 beyond
-    np.random.seed(seed)
-    alm = hp.synalm((np.arange(lmax + 1) + 1.0) ** -2.0, lmax=lmax)
+    alm = synalm((np.arange(lmax + 1) + 1.0) ** -2.0, lmax, np.random.default_rng(seed))
     return hp.alm2map(hp.smoothalm(alm, fwhm=np.radians(fwhm_arcmin / 60.0)), nside)
 
 
@@ -288,8 +286,7 @@ def pure_e_sky():
     cl = np.zeros(lmax + 1)
     cl[100:] = np.exp(-(ell[100:] / 300.0) ** 2)
     zero = np.zeros_like(cl)
-    np.random.seed(3)
-    alm = hp.synalm([zero, cl, zero, zero, zero, zero], lmax=lmax, new=True)
+    alm = synalm([zero, cl, zero, zero, zero, zero], lmax, np.random.default_rng(3))
     return hp.alm2map(alm, nside, lmax=lmax, pol=True)  # T (zero), Q, U
 
 
@@ -316,8 +313,7 @@ def test_spin2_round_trip():
     nside, lmax = 256, 767
     cl = (np.arange(lmax + 1) + 1.0) ** -2.0
     zero = np.zeros_like(cl)
-    np.random.seed(4)
-    alm = hp.synalm([cl, cl, zero, zero, zero, zero], lmax=lmax, new=True)
+    alm = synalm([cl, cl, zero, zero, zero, zero], lmax, np.random.default_rng(4))
     alm = [hp.smoothalm(a, fwhm=np.radians(96 / 60.0)) for a in alm]
     tqu = hp.alm2map(alm, nside, lmax=lmax, pol=True)
     lon, lat = tiling.regular()
@@ -405,7 +401,7 @@ def test_backproject_errors(kwargs, exc, match):
                              args.pop("nside"), **args)
 
 
-@pytest.mark.skipif(_dispatch.has_cuda_build(), reason="this build has CUDA")
+@without_cuda_build
 def test_cuda_requested_without_cuda_build():
     with pytest.raises(RuntimeError, match="built without CUDA support"):
         P.healpix_to_patches(M16, [0.0], [0.0], 8, 60.0, backend="cuda")
@@ -434,11 +430,9 @@ def test_gather_algorithm_matches_ring_algorithm(dtype, cubic, nest):
 
 
 # ------------------------------------------------------------------ CUDA (skips without a GPU)
-gpu = pytest.mark.skipif(not _dispatch.has_cuda_device(), reason="no CUDA build or device")
 
 
 @pytest.mark.gpu
-@gpu
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("interpolation", ["bilinear", "nearest"])
 @pytest.mark.parametrize("pol", [False, True])
@@ -461,7 +455,6 @@ def test_cuda_project_matches_cpu(dtype, interpolation, pol):
 
 
 @pytest.mark.gpu
-@gpu
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("interpolation", ["bicubic", "bilinear"])
 @pytest.mark.parametrize("nest", [False, True])

@@ -1,12 +1,12 @@
 import healpy as hp
 import numpy as np
 import pytest
-from scipy.stats import kurtosis, skew
+from scipy.stats import kurtosis
 
 from forse.masks import latitude_mask
 from forse.sky import _ordered_direction, galactic_profile, noise_variance, synthetic_dust
 from forse.skystats import PLANCK, angle_dispersion, polarization_stats, spectra_stats
-from forse.smoothing import fit_power_law, gaussian_small_scales, smooth
+from forse.smoothing import fit_power_law, smooth
 
 NSIDE = 256
 ELL = (30, 250)

@@ -2,8 +2,15 @@ import healpy as hp
 import numpy as np
 import pytest
 
-from forse.smoothing import (beam_lmax, default_ell_fit, default_ell_transition, fit_power_law,
-                             gaussian_alm, gaussian_small_scales, smooth)
+from forse.smoothing import (
+    beam_lmax,
+    default_ell_fit,
+    default_ell_transition,
+    fit_power_law,
+    gaussian_alm,
+    gaussian_small_scales,
+    smooth,
+)
 
 ARC = np.pi / 180 / 60
 

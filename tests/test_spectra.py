@@ -3,6 +3,7 @@ import healpy as hp
 import numpy as np
 import pytest
 
+from _shared import synfast
 from forse import spectra
 from forse.spectra import ARCMIN
 
@@ -99,8 +100,7 @@ def _theory(lmax):
 def test_full_sky_tt_matches_input():
     nside, lmax = 64, 128
     ell, tt = _theory(lmax)
-    np.random.seed(4)
-    m = hp.synfast(tt, nside, lmax=lmax, new=True)
+    m = synfast(tt, nside, np.random.default_rng(4), lmax=lmax)
     res = spectra.masked_cl(m, lmax=lmax)
     np.testing.assert_allclose(res["TT"], hp.anafast(m, lmax=lmax, iter=0, use_pixel_weights=False))
     assert res["fsky"] == 1.0 and res["n_bad"] == 0 and set(res) >= {"ell", "TT"}
@@ -114,8 +114,7 @@ def test_masked_cl_fsky_corrected_and_pure_e_has_no_bb():
     ell, tt = _theory(lmax)
     ee, te = 0.1 * tt, 0.3 * np.sqrt(tt * 0.1 * tt)
     zero = np.zeros_like(tt)
-    np.random.seed(5)
-    tqu = hp.synfast([tt, ee, zero, te], nside, lmax=lmax, new=True)
+    tqu = synfast([tt, ee, zero, te], nside, np.random.default_rng(5), lmax=lmax)
     full = spectra.masked_cl(tqu, lmax=lmax)
     sl = slice(10, 120)
     # pure E on the full sky: BB is at the numerical-noise level compared with EE
@@ -139,9 +138,8 @@ def test_masked_cl_fsky_corrected_and_pure_e_has_no_bb():
 
 def test_masked_cl_drops_and_counts_bad_pixels():
     nside = 32
-    np.random.seed(6)
     _, tt = _theory(64)
-    m = hp.synfast(tt, nside, lmax=64)
+    m = synfast(tt, nside, np.random.default_rng(6), lmax=64)
     m[:10] = hp.UNSEEN
     m[100] = np.nan
     res = spectra.masked_cl(m, lmax=64, apodize_deg=3.0)

@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from forse import _dispatch, projection, tiling
+from _shared import needs_cpu
+from forse import projection, tiling
 
 
 def test_regular_is_forse_grid():
@@ -41,7 +42,7 @@ def test_bad_sizes(layout):
         layout(size_deg=20.0, overlap_deg=-1.0)
 
 
-@pytest.mark.skipif(not _dispatch.has_cpu(), reason="compiled core not built")
+@needs_cpu
 @pytest.mark.parametrize("layout", [tiling.regular, tiling.adaptive])
 def test_coverage_nside2048(layout):
     """Every Nside-2048 pixel centre is inside a 20 deg patch (320 px of 3.75') where the default

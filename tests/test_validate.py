@@ -5,6 +5,7 @@ import healpy as hp
 import numpy as np
 import pytest
 
+from _shared import synfast
 from forse import validate as V
 from forse.cli import main
 from forse.minkowski import functionals
@@ -19,8 +20,7 @@ def _dust(seed, pol=True, nside=NSIDE):
     ell = np.arange(3 * nside)
     cl = np.zeros(ell.size)
     cl[2:] = (ell[2:] / 10.0) ** -2.5
-    np.random.seed(seed)
-    g = hp.synfast([cl, 0.1 * cl, 0.05 * cl, 0.2 * cl], nside, new=True, fwhm=np.radians(2.0))
+    g = synfast([cl, 0.1 * cl, 0.05 * cl, 0.2 * cl], nside, np.random.default_rng(seed), fwhm=np.radians(2.0))
     t = np.exp(g[0] / g[0].std())
     return np.stack([t, g[1], g[2]]) if pol else t
 
@@ -62,8 +62,7 @@ def test_pure_e_map_has_no_bb():
     ell = np.arange(3 * NSIDE)
     cl = np.zeros(ell.size)
     cl[2:] = (ell[2:] / 10.0) ** -2.0
-    np.random.seed(3)
-    tqu = hp.synfast([cl, cl, 0 * cl, 0 * cl], NSIDE, new=True)
+    tqu = synfast([cl, cl, 0 * cl, 0 * cl], NSIDE, np.random.default_rng(3))
     tqu[0] += 10.0  # positive T for the hr/lr ratio
     s = V.validate(tqu, **KW)
     b = s["full_sky"]["binned"]["map"]
@@ -160,8 +159,9 @@ def test_cli_writes_report_and_summary(tmp_path, dust, capsys):
     write_map(tmp_path / "lr.fits", smooth(dust, 360.0))
     out = tmp_path / "out"
     rc = main(["validate", str(tmp_path / "gen.fits"), "--reference", str(tmp_path / "ref.fits"),
-               "--baseline", "gaussian", "--lowres", str(tmp_path / "lr.fits"), "--fwhm-hr", "120", "--fwhm-lr", "360", "--npix", "32",
-               "--pixel-arcmin", "40", "--lmax", "128", "--no-progress", "-o", str(out)])
+               "--baseline", "gaussian", "--lowres", str(tmp_path / "lr.fits"), "--fwhm-hr", "120",
+               "--fwhm-lr", "360", "--npix", "32", "--pixel-arcmin", "40", "--lmax", "128", "--no-progress",
+               "-o", str(out)])
     assert rc == 0
     s = json.loads((out / "summary.json").read_text())
     assert set(s["minkowski"]["overlap"]) == {"map_vs_reference", "baseline_vs_reference"}

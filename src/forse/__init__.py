@@ -8,7 +8,8 @@ Conventions (used everywhere in the package):
   (measured at the tangent point), centred on ``(lon, lat)`` at pixel ``((npix-1)/2, (npix-1)/2)``;
   ``patch[i, j]`` has row 0 at the top (north of the centre) and longitude increasing with ``j``.
 """
-from importlib.metadata import PackageNotFoundError, version as _version
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _version
 
 try:
     __version__ = _version("forse")

@@ -52,10 +52,6 @@ def centres(lon_deg, lat_deg):
     return lon, lat
 
 
-def rng(seed) -> np.random.Generator:
-    return np.random.default_rng(seed)
-
-
 # ---------------------------------------------------------------- shared by the API and the CLI
 # ``name`` is an argument (API: shown as `name`) or a flag (CLI: "--nside", shown as is), so one
 # check gives each caller its own words.

@@ -52,16 +52,22 @@ def is_cupy(x) -> bool:
     return type(x).__module__.startswith("cupy")
 
 
-def resolve(backend: str, *arrays) -> str:
-    """Return the concrete backend ("numpy", "cpu" or "cuda") for ``backend``."""
+def resolve(backend: str, *arrays, **data) -> str:
+    """Return the concrete backend ("numpy", "cpu" or "cuda") for ``backend``.
+
+    ``data`` names the arrays the kernel works on (``m=m``): on "cuda" each must be a CuPy
+    array, else a TypeError names it. Positional ``arrays`` may live on either side (a window
+    the caller copies to the host, say); a CuPy one among them still makes "auto" pick CUDA.
+    """
     if not isinstance(backend, str) or backend not in BACKENDS:
         raise ValueError(f"backend={backend!r} is not one of {BACKENDS}")
-    on_gpu = any(is_cupy(a) for a in arrays)
+    on_gpu = any(is_cupy(a) for a in (*arrays, *data.values()))
     if backend == "auto":
         if on_gpu:
             if not has_cuda_device():
                 raise RuntimeError("CuPy arrays were given but forse was built without CUDA "
                                    "support or no CUDA device is visible")
+            _on_device(data, "backend='auto' picked CUDA for the CuPy input")
             return "cuda"
         return "cpu" if has_cpu() else "numpy"
     if backend == "cuda":
@@ -70,6 +76,7 @@ def resolve(backend: str, *arrays) -> str:
                                "support (rebuild with a CUDA compiler, -DFORSE_USE_CUDA=ON)")
         if not has_cuda_device():
             raise RuntimeError("backend='cuda' was asked for, but no CUDA device is visible")
+        _on_device(data, "backend='cuda' works on CuPy arrays")
         return "cuda"
     if on_gpu:
         raise TypeError(f"backend={backend!r} takes numpy arrays, got a CuPy array; "
@@ -80,7 +87,17 @@ def resolve(backend: str, *arrays) -> str:
     return backend
 
 
-def call(table: dict, backend: str, *arrays):
-    """Pick the implementation for ``backend`` from ``table`` ({name: callable})."""
-    name = resolve(backend, *arrays)
+def _on_device(data: dict, why: str) -> None:
+    for name, a in data.items():
+        if not is_cupy(a):
+            t = type(a)
+            kind = t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
+            raise TypeError(f"`{name}` is a {kind}, but {why}: pass cupy.asarray({name}) "
+                            "(or use backend='cpu' or 'numpy' for host arrays)")
+
+
+def call(table: dict, backend: str, *arrays, **data):
+    """Pick the implementation for ``backend`` from ``table`` ({name: callable}); the arrays
+    as in :func:`resolve`."""
+    name = resolve(backend, *arrays, **data)
     return table[name]

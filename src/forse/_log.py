@@ -4,8 +4,8 @@ TensorFlow 2.21 writes start-up lines (absl, oneDNN, "failed call to cuInit" on 
 from C++ straight to file descriptor 2, several of them whatever ``TF_CPP_MIN_LOG_LEVEL`` says,
 so ``quiet_native_stderr`` points descriptor 2 at a temporary file for the length of a command
 while Python's ``sys.stderr`` keeps the terminal; at the end the native lines that are not
-TensorFlow's are passed on (a hard crash's native message would stay in the file). ``--verbose`` or ``FORSE_LOG_LEVEL=INFO`` (or ``DEBUG``) lets
-everything through.
+TensorFlow's are passed on (a hard crash's native message would stay in the file). ``--verbose`` or
+``FORSE_LOG_LEVEL=INFO`` (or ``DEBUG``) lets everything through.
 
 ``LineBar`` is the progress bar for logs: when stderr is not a terminal it prints one plain line
 every ``STEP_PERCENT`` instead of a carriage-return animation.

@@ -16,10 +16,10 @@ from io import StringIO
 from pathlib import Path
 
 import healpy as hp
-from ._atomic import replacing
 import numpy as np
 from astropy.io import fits
 
+from ._atomic import replacing
 from ._checks import input_file, nside_of, output_file
 
 __all__ = ["read_map", "write_map"]

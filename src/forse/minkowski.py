@@ -223,7 +223,7 @@ def functionals(images, thresholds, *, normalize=False, backend="auto", nthreads
     images = _check_images(images)
     u = _check_thresholds(thresholds)
     nthreads = _checks.nthreads(nthreads)
-    impl = _dispatch.call(_TABLE, backend, images)
+    impl = _dispatch.call(_TABLE, backend, images=images)
     single = images.ndim == 2
     if single:
         images = images[None]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 
-
 #: rank variables that mpiexec/mpirun (MPICH/Hydra, PMIx, Open MPI, Intel MPI) give each rank
 LAUNCHER_VARS = ("PMI_RANK", "PMIX_RANK", "OMPI_COMM_WORLD_RANK", "MPI_LOCALRANKID", "PMI_SIZE")
 

@@ -456,7 +456,7 @@ def healpix_to_patches(m, lon_deg, lat_deg, npix=320, pixel_arcmin=3.75, *, nest
     patches : (N, npix, npix) for a single map, (N, k, npix, npix) for a stack, in the map's
         float dtype; NaN where the interpolation touched an UNSEEN or NaN map pixel.
     """
-    name = _dispatch.resolve(backend, m)
+    name = _dispatch.resolve(backend, m=m)
     lon, lat = _checks.centres(_host(lon_deg), _host(lat_deg))
     npix = _check_npix(npix)
     d = _check_pixel(pixel_arcmin, npix)
@@ -517,7 +517,7 @@ def patches_to_healpix(patches, lon_deg, lat_deg, nside, pixel_arcmin=3.75, *, w
     map : (npix_map,) or (k, npix_map) in the patches' float dtype, ``hp.UNSEEN`` where no patch
         contributes; and the weight map if ``return_weights``.
     """
-    name = _dispatch.resolve(backend, patches, window)
+    name = _dispatch.resolve(backend, window, patches=patches)
     lon, lat = _checks.centres(_host(lon_deg), _host(lat_deg))
     nside = _check_nside(nside)
     nest = bool(nest)

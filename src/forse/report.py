@@ -391,7 +391,8 @@ def write_report(path, summary, *, maps, lrs, seam_maps=None, full=None, backend
                      _table(rows, ["comparison", "field", "V0 (ν)", "V1 (ν)", "V2 (ν)",
                                    "V0 (min-max)", "V1 (min-max)", "V2 (min-max)"]) if rows else
                      "<p>No reference or baseline given: no overlap computed.</p>", None))
-    sections.append(("Minkowski functionals (mean &plusmn; 1&sigma; over patches)", "", fig_minkowski(summary)))
+    sections.append(("Minkowski functionals (mean &plusmn; 1&sigma; over patches)", "",
+                     fig_minkowski(summary)))
     sections.append(("Mollweide views", "", fig_mollweide(maps, lrs)))
     sections.append(("Gnomonic zooms (T)", "", fig_zooms(maps, lrs, zoom_places(summary), backend)))
     sections.append(("Full-sky / masked power spectra", "", fig_spectra(summary)))
@@ -435,9 +436,3 @@ def write_report(path, summary, *, maps, lrs, seam_maps=None, full=None, backend
                 with open(tmp, "wb") as f:
                     f.write(base64.b64decode(img))
     return path
-
-
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

@@ -40,9 +40,9 @@ import warnings
 import numpy as np
 
 from . import _checks, sht, spectra
-from ._pixels import parents
 from ._atomic import write_json
 from ._checks import nside_of, positive
+from ._pixels import parents
 
 ARCMIN = np.pi / (180.0 * 60.0)
 FIELDS = ("T", "Q", "U")
@@ -74,7 +74,6 @@ def default_patches():
 def _card(model):
     """The JSON card of a bundled model name or a ``.keras``/``.json`` path (no TensorFlow)."""
     from importlib import resources
-
     from pathlib import Path
 
     s = os.fspath(model)
@@ -147,11 +146,8 @@ def _load(x, name, fields=None):
     import healpy as hp
 
     if isinstance(x, (str, os.PathLike)):
-        try:
-            from .io import read_map
-            a, _ = read_map(os.fspath(x))
-        except ImportError:  # pragma: no cover - before forse.io lands
-            a = hp.read_map(os.fspath(x), field=None, dtype=np.float64)
+        from .io import read_map
+        a, _ = read_map(os.fspath(x))
     else:
         a = x
     a = np.asarray(a, dtype=np.float64)  # no copy of a float64 map: TQU at 2048 is 1.2 GB
@@ -684,7 +680,7 @@ def validate(map, reference=None, baseline=None, mask=None, out_dir=None, *, low
                 thr, v0, v1, v2 = curves(ss[k][:, i], variant, n_thresholds, backend=backend)
                 mink[k][f] = (v0, v1, v2)
 
-        def ov(a, b):
+        def ov(a, b, mink=mink):
             return {f: {v: x for v, x in band_overlaps(mink[a][f], mink[b][f]).items() if v in vs}
                     for f in fields}
 
@@ -820,9 +816,3 @@ def validate(map, reference=None, baseline=None, mask=None, out_dir=None, *, low
             summary["timings_s"]["total"] = round(time.perf_counter() - t0, 3)
         _write_json(os.path.join(out_dir, "summary.json"), summary)
     return summary
-
-
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

@@ -35,7 +35,8 @@ def register(sub, name):
                         "8192 (2048, their native Nside)")
     p.add_argument("--stokes", choices=("T", "TQU"), default="TQU")
     p.add_argument("--sky-version", type=int, choices=(1, 2), default=SKY_VERSION,
-                   help="version of the built-in sky (default %(default)s; 1 = the sky before 2026-12-03, kept for old results)")
+                   help="version of the built-in sky (default %(default)s; 1 = the sky before 2026-12-03, "
+                        "kept for old results)")
     p.add_argument("--seed", type=int, default=DEFAULT_SEED,
                    help=f"seed of the synthetic sky, the extension and the baseline ({DEFAULT_SEED}: "
                         "a sky no bundled model was trained on)")

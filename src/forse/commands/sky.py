@@ -23,7 +23,8 @@ def register(sub, name):
     p.add_argument("--stokes", choices=("T", "TQU"), default="T", help="T or TQU (default T)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--sky-version", type=int, choices=(1, 2), default=SKY_VERSION,
-                   help="version of the built-in sky (default %(default)s; 1 = the sky before 2026-12-03, kept for old results)")
+                   help="version of the built-in sky (default %(default)s; 1 = the sky before 2026-12-03, "
+                        "kept for old results)")
     p.add_argument("--fwhm", type=float, default=12.0, metavar="ARCMIN",
                    help="beam FWHM of the map (default 12)")
     p.add_argument("--variance", metavar="FILE",

@@ -30,7 +30,8 @@ def register(sub, name):
     p.add_argument("--nside", type=int, default=2048, help="Nside of the synthetic sky (2048)")
     p.add_argument("--seed", type=int, default=0, help="seed (sky, centres, split, baseline)")
     p.add_argument("--sky-version", type=int, choices=(1, 2), default=SKY_VERSION,
-                   help="version of the built-in sky (default %(default)s; 1 = the sky before 2026-12-03, kept for old results)")
+                   help="version of the built-in sky (default %(default)s; 1 = the sky before 2026-12-03, "
+                        "kept for old results)")
     p.add_argument("-n", "--n-patches", type=int, default=1000,
                    help="patch positions over the three splits (default 1000)")
     p.add_argument("--npix", type=int, default=320, help="patch side in pixels (320)")
@@ -149,10 +150,10 @@ def run(args):
                   attrs=sky)
     timing["build"] = time.perf_counter() - t2
     if args.npy:
-        for split, path in paths.items():
+        for path in paths.values():
             to_forse_npy(path, path.with_suffix(".npy"), overwrite=args.overwrite)
     timing["total"] = time.perf_counter() - t0
     print("timings (s): " + ", ".join(f"{k} {v:.1f}" for k, v in timing.items()))
-    for split, path in paths.items():
+    for path in paths.values():
         print(f"wrote {path}" + (f" and {path.with_suffix('.npy')}" if args.npy else ""))
     return 0
