@@ -217,8 +217,8 @@ def main(argv=None):
                     ("ceiling: truth vs truth (two halves)", rows["truth_halves"])):
         if r is None:
             continue
-        spec = (" ".join(f"{v:.3f}" for v in r["spectrum_ratio"]) + f" (max err {r['max_spectrum_error']:.3f})"
-                if "spectrum_ratio" in r else "n/a")
+        spec = (" ".join(f"{v:.3f}" for v in r["spectrum_ratio"])
+                + f" (max err {r['max_spectrum_error']:.3f})" if "spectrum_ratio" in r else "n/a")
         mm = " / ".join(f"{r['minmax'][k]:.3f}" for k in ("v0", "v1", "v2"))
         print(f"| {name} | {r['v0']:.3f} | {r['v1']:.3f} | {r['v2']:.3f} | {mm} | {spec} |")
     print("raw min-max variant (V0, V1, V2): generator "

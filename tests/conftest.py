@@ -3,6 +3,7 @@ _shared.py, since conftest's names are not importable; this file holds the hooks
 import pytest
 
 from _shared import HAS_CUDA_DEVICE
+from gan_data import data  # noqa: F401 (the tiny training-set fixture, for every test module)
 
 
 def pytest_collection_modifyitems(config, items):

@@ -12,13 +12,12 @@ tf = pytest.importorskip("tensorflow")
 from scipy.ndimage import gaussian_filter  # noqa: E402
 
 from forse.gan import TrainConfig, train  # noqa: E402
-from forse.gan.losses import (batch_power, minkowski_loss, radial_bins,  # noqa: E402
-                              soft_functionals, spectrum_loss)
+from forse.gan.losses import batch_power, minkowski_loss, radial_bins, soft_functionals, spectrum_loss  # noqa: E402
 from forse.gan.train import Trainer  # noqa: E402
 from forse.minkowski import functionals, standardize  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
-from gan_data import TINY, data  # noqa: E402,F401 (data: fixture)
+from gan_data import TINY  # noqa: E402
 
 
 def _fields(n=8, size=96, smooth=3.0, seed=None):

@@ -6,8 +6,16 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
-from forse.gan import (BUNDLED, Generator, add_input_noise, build_generator, generate,  # noqa: E402
-                       load_generator, make_card, save_generator)
+from forse.gan import (  # noqa: E402
+    BUNDLED,
+    Generator,
+    add_input_noise,
+    build_generator,
+    generate,
+    load_generator,
+    make_card,
+    save_generator,
+)
 from forse.gan.metrics import minkowski_overlap, minmax  # noqa: E402
 from forse.normalize import rescale  # noqa: E402
 

@@ -9,34 +9,34 @@ from forse.gan import build_discriminator, build_generator  # noqa: E402
 
 
 def _kinds(model):
-    return [type(l).__name__ for l in model.layers if not isinstance(l, layers.InputLayer)]
+    return [type(layer).__name__ for layer in model.layers if not isinstance(layer, layers.InputLayer)]
 
 
 def test_generator_is_forse_architecture():
     g = build_generator(64, width=1.0)
-    convs = [l for l in g.layers if isinstance(l, layers.Conv2D)]
+    convs = [layer for layer in g.layers if isinstance(layer, layers.Conv2D)]
     assert [c.filters for c in convs] == [64, 128, 256, 128, 64, 1]
     assert [c.strides for c in convs] == [(1, 1), (2, 2), (2, 2), (1, 1), (1, 1), (1, 1)]
     assert all(c.kernel_size == (5, 5) and c.padding == "same" for c in convs)
     kinds = _kinds(g)
     unit = ["Conv2D", "LeakyReLU", "BatchNormalization"]
     assert kinds == unit * 3 + ["UpSampling2D"] + unit + ["UpSampling2D"] + unit + ["Conv2D", "Activation"]
-    for l in g.layers:
-        if isinstance(l, layers.BatchNormalization):
-            assert l.momentum == 0.5
-        if isinstance(l, layers.LeakyReLU):
-            assert l.negative_slope == pytest.approx(0.2)
+    for layer in g.layers:
+        if isinstance(layer, layers.BatchNormalization):
+            assert layer.momentum == 0.5
+        if isinstance(layer, layers.LeakyReLU):
+            assert layer.negative_slope == pytest.approx(0.2)
     assert g.layers[-1].activation.__name__ == "tanh"
 
 
 def test_discriminator_is_forse_architecture_and_emits_logits():
     d = build_discriminator(32, width=1.0, seed=3)
-    convs = [l for l in d.layers if isinstance(l, layers.Conv2D)]
+    convs = [layer for layer in d.layers if isinstance(layer, layers.Conv2D)]
     assert [c.filters for c in convs] == [64, 128, 256]
     assert [c.strides for c in convs] == [(1, 1), (2, 2), (2, 2)]
     kinds = _kinds(d)
     assert kinds[-3:] == ["Flatten", "Dropout", "Dense"]
-    assert [l.rate for l in d.layers if isinstance(l, layers.Dropout)] == [0.25]
+    assert [layer.rate for layer in d.layers if isinstance(layer, layers.Dropout)] == [0.25]
     dense = d.layers[-1]
     assert dense.units == 1 and dense.activation.__name__ == "linear"
     x = np.random.default_rng(0).normal(0, 50, (4, 32, 32, 1)).astype(np.float32)
@@ -48,7 +48,7 @@ def test_discriminator_is_forse_architecture_and_emits_logits():
 @pytest.mark.parametrize("width", [0.125, 0.25, 0.5])
 def test_width_scales_filters(width):
     g = build_generator(None, width=width)
-    convs = [l.filters for l in g.layers if isinstance(l, layers.Conv2D)]
+    convs = [layer.filters for layer in g.layers if isinstance(layer, layers.Conv2D)]
     assert convs == [max(1, round(n * width)) for n in (64, 128, 256, 128, 64)] + [1]
 
 

@@ -17,7 +17,8 @@ from forse.gan import TrainConfig, checkpoints, load_generator, train  # noqa: E
 from forse.gan.train import Trainer  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
-from gan_data import TINY, data, write_set  # noqa: E402,F401 (data: fixture)
+from gan_data import TINY, write_set  # noqa: E402
+
 
 def _log(path):
     with open(path, newline="") as f:
@@ -87,7 +88,7 @@ def test_resume_equals_uninterrupted(data, tmp_path):
         np.testing.assert_array_equal(x, y)
     full_log = (tmp_path / "full" / "log.csv").read_text().splitlines()
     part_log = (tmp_path / "part" / "log.csv").read_text().splitlines()
-    strip = lambda lines: [l.rsplit(",", 1)[0] for l in lines]  # noqa: E731 (drop seconds)
+    strip = lambda lines: [line.rsplit(",", 1)[0] for line in lines]  # noqa: E731 (drop seconds)
     assert strip(full_log) == strip(part_log)
 
 

@@ -39,7 +39,9 @@ POL_MODES = ("qu", "p-angle", "ratio", "joint")
 BLENDS = ("quadrature", "mean")
 CALIBRATIONS = ("auto", "split", "spectra", "intensity", None)
 BLEND_POWER = 4.0  # see blend_window
-SS_ITER = 0  # quadrature analysis of the small scales: a Jacobi step would add a full-sky residual (0.8 GB for Q/U at Nside 2048)
+# quadrature analysis of the small scales: a Jacobi step would add a full-sky residual (0.8 GB
+# for Q/U at Nside 2048)
+SS_ITER = 0
 
 
 class Timings(dict):
@@ -452,7 +454,8 @@ def output_header(model=None, *, seed, input_fwhm_arcmin, nside_out, pol_mode, l
             "ELLGEN": (int(gen), "l above: generated; cos^2 hand-over between"),
             "OUTNSIDE": int(nside_out), **_card_keys(t_model, card),
             "PIXARCM": card.get("pixel_arcmin"),
-            "POLMODE": pol_mode, "LAYOUT": layout, "CALIB": str(resolve_calibration(calibrate, pol_mode)).lower(),
+            "POLMODE": pol_mode, "LAYOUT": layout,
+            "CALIB": str(resolve_calibration(calibrate, pol_mode)).lower(),
             "BLEND": blend,
             "STOCHAST": bool(card.get("stochastic", False)) if stochastic is None else
             bool(stochastic)}

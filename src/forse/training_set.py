@@ -44,8 +44,8 @@ from pathlib import Path
 import healpy as hp
 import numpy as np
 
-from ._checks import nside_of, positive
 from ._atomic import clean_stale, publish, replacing
+from ._checks import nside_of, positive
 from .masks import valid_pixels
 
 __all__ = ["build", "load", "to_forse_npy", "TrainingSet", "SPLITS", "patch_radius_deg"]

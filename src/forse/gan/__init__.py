@@ -11,8 +11,7 @@ import os as _os
 
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter quiet
 
-from .models import (BUNDLED, Generator, add_input_noise, generate, load_generator,  # noqa: E402
-                     make_card, save_generator)
+from .models import BUNDLED, Generator, add_input_noise, generate, load_generator, make_card, save_generator  # noqa: E402
 from .networks import build_discriminator, build_generator  # noqa: E402
 from .train import TrainConfig, train  # noqa: E402
 

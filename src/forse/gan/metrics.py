@@ -9,8 +9,7 @@ halves of the true patches.
 """
 from __future__ import annotations
 
-from ..minkowski import (N_THRESHOLDS, VARIANTS, ceiling, curves, minmax, score,  # noqa: F401
-                         standardize, thresholds)
+from ..minkowski import N_THRESHOLDS, VARIANTS, ceiling, curves, minmax, score, standardize, thresholds  # noqa: F401
 
 minkowski_overlap = score
 

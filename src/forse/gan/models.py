@@ -10,7 +10,6 @@ reproduces one exactly.
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 

@@ -211,6 +211,10 @@ def joint_targets(lr, hr, robust=True, percentiles=(0.5, 99.5)):
     return np.stack([yt, yq, yu], axis=1).astype(np.float32)
 
 
+def _channels_last(a):
+    return np.nan_to_num(np.moveaxis(a, 1, -1)).astype(np.float32)
+
+
 def prepare(folder, split, cfg: TrainConfig, limit=None):
     """Rescaled ``(x, y, attrs)`` for a split: x the input, y the target, both in [-1, 1];
     ``(N, n, n)``, or ``(N, n, n, 3)`` for the joint generator."""
@@ -221,8 +225,7 @@ def prepare(folder, split, cfg: TrainConfig, limit=None):
         lr, hr = lr[:limit], hr[:limit]
         x = joint_inputs(lr, cfg.robust, cfg.percentiles)
         y = joint_targets(lr, hr, cfg.robust, cfg.percentiles)
-        last = (lambda a: np.nan_to_num(np.moveaxis(a, 1, -1)).astype(np.float32))  # channels last
-        return last(x), last(y), attrs
+        return _channels_last(x), _channels_last(y), attrs
     if cfg.target_stokes != "T":
         raise ValueError(f"`target_stokes` must be 'T': training sets store the intensity "
                          f"small-scale ratio as target, got {cfg.target_stokes!r}")
