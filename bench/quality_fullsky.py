@@ -43,7 +43,7 @@ def _patch_level(lr, gauss, truth, lon, lat, seed, pol_mode, px=3.75, npix=320):
         p = projection.healpix_to_patches(m[rows], lon, lat, npix, px, pol=pol)
         return p.reshape(len(lon), rows.stop - rows.start, npix, npix)
 
-    channels = ([(slice(0, 3), True)] if pol_mode == "ratio"
+    channels = ([(slice(0, 3), True)] if pol_mode in ("ratio", "joint")
                 else [(slice(0, 1), False), (slice(1, 3), True)])
     out = {}
     for rows, pol in channels:

@@ -105,3 +105,38 @@ def test_augmentation_turns_q_u_as_spin2():
         q_k, u_k = _qu_of(xb[k, ..., 0].astype(np.float64))
         np.testing.assert_allclose(xb[k, ..., 1], q_k, atol=1e-5)
         np.testing.assert_allclose(xb[k, ..., 2], u_k, atol=1e-5)
+
+
+def test_teb_spectrum_term_sees_the_e_b_balance():
+    """The joint spectrum term uses the E and B modes of Q/U in the frame of
+    forse.spectra.flat_teb_spectra: zero on the truth, and a pattern whose E and B are swapped
+    ((Q, U) -> (-U, Q)) is penalized when EE != BB, though its Q and U spectra barely change."""
+    import tensorflow as tf
+
+    from forse.gan.losses import eb_modes, radial_bins, spectrum_loss, teb_spectrum_loss
+    from forse.spectra import flat_teb_spectra
+
+    rng = np.random.default_rng(41)
+    n = 32
+    psi = np.fft.fft2(rng.standard_normal((8, n, n)))
+    kx, ky = np.fft.fftfreq(n)[:, None], np.fft.fftfreq(n)[None, :]
+    q = np.fft.ifft2(-(kx ** 2 - ky ** 2) * psi).real  # pure E (x along rows)
+    u = np.fft.ifft2(-2 * kx * ky * psi).real
+    qb = np.fft.ifft2(-2 * kx * ky * np.fft.fft2(rng.standard_normal((8, n, n)))).real
+    ub = np.zeros_like(qb)
+    t = rng.standard_normal((8, n, n))
+    real = np.stack([t, q + 0.3 * qb, u + 0.3 * ub], axis=-1).astype(np.float32)
+    swapped = np.stack([t, -real[..., 2], real[..., 1]], axis=-1)
+    r = tf.constant(real)
+    assert float(teb_spectrum_loss(r, r)) == 0.0
+    per_channel = sum(float(spectrum_loss(tf.constant(swapped[..., c:c + 1]), r[..., c:c + 1]))
+                      for c in range(3))
+    assert float(teb_spectrum_loss(tf.constant(swapped), r)) > 10 * per_channel
+    # the E/B modes are flat_teb_spectra's: same EE/BB balance
+    bins = radial_bins(n)
+    e, b = (np.asarray(tf.reduce_mean(tf.abs(m) ** 2, axis=0)).ravel() @ bins for m in eb_modes(r))
+    edges = np.array([2.0, 8.0, 16.0]) * 2 * np.pi / (n * 5.0 * np.pi / 10800)
+    _, s = flat_teb_spectra(real[..., 0], real[..., 1], real[..., 2], 5.0, ell_edges=edges,
+                            apodize_deg=0)
+    ratio_flat = s["EE"].mean(axis=0) / s["BB"].mean(axis=0)
+    assert ratio_flat.min() > 3 and (e[2:15] / b[2:15]).min() > 3

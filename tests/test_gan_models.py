@@ -157,7 +157,14 @@ def test_minmax_and_overlap_of_identical_sets():
         minkowski_overlap(x, x[:, :16, :16])
 
 
-@pytest.mark.parametrize("name", BUNDLED)
+SCALAR = ("dust-T", "dust-Q", "dust-U")  # ForSE's three; dust-TQU is the joint generator
+
+
+def test_bundled_names():
+    assert BUNDLED == SCALAR + ("dust-TQU",)
+
+
+@pytest.mark.parametrize("name", SCALAR)
 def test_bundled_models_load_and_reproduce(name):
     gen, card = load_generator(name, with_card=True)
     assert card["name"] == name and card["pixel_arcmin"] == 3.75
@@ -172,7 +179,7 @@ def test_bundled_models_load_and_reproduce(name):
         assert np.abs(a - generate(gen, x, seed=8)).max() > 1e-3
 
 
-@pytest.mark.parametrize("name", BUNDLED)
+@pytest.mark.parametrize("name", SCALAR)
 def test_bundled_cards_record_their_training_sky(name):
     """Held-out bookkeeping: each bundled card lists the synthetic-sky seeds it was trained on
     and says which metric its numbers use."""
@@ -183,6 +190,25 @@ def test_bundled_cards_record_their_training_sky(name):
     assert "seed 0" in card["training"]["sky"]
     assert card["training"]["test_patches"] is None  # their training sets are not kept
     assert card["metrics"]["metric"].startswith("minmax")
+
+
+def test_bundled_joint_model():
+    """dust-TQU: T, Q, U in and out, trained on sky version 2 of seed 0 (its test region held
+    out and listed), scored with the nu metric per field, beside the ceiling."""
+    gen, card = load_generator("dust-TQU", with_card=True)
+    assert card["name"] == "dust-TQU" and card["stokes"] == card["target_stokes"] == "TQU"
+    assert gen.channels == 3 and not card["stochastic"]
+    tr = card["training"]
+    assert tr["command"].startswith("forse train") and tr["sky_seeds"] == [0]
+    assert tr["sky_version"] == 2 and len(tr["test_patches"]["lon_deg"]) >= 80
+    m = card["metrics"]
+    assert m["metric"].startswith("nu") and set(m["test_ceiling"]) == {"T", "Q", "U"}
+    for f in "TQU":
+        assert {"v0", "v1", "v2"} <= set(m["test"][f]) and 0 < m["test"][f]["score"] < 1
+    x = np.stack([_inputs(n=2, npix=64)] * 3, axis=1)
+    a = generate(gen, x)
+    assert a.shape == x.shape and np.all(np.isfinite(a)) and np.abs(a).max() <= 1
+    np.testing.assert_array_equal(a, generate(gen, x))
 
 
 def test_metrics_module_is_forse_minkowski():

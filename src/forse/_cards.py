@@ -11,7 +11,7 @@ import numpy as np
 
 from ._checks import integer, positive
 
-BUNDLED = ("dust-T", "dust-Q", "dust-U")
+BUNDLED = ("dust-T", "dust-Q", "dust-U", "dust-TQU")
 #: the bundled models' amplitude range, for 3.75' pixels; other pixels scale it (a model trained
 #: on 15' pixels cannot see l = 1000: its Nyquist multipole is 720)
 ELL_RANGE, ELL_RANGE_PIXEL = (300.0, 1000.0), 3.75
@@ -23,7 +23,7 @@ def default_ell_range(pixel_arcmin: float) -> tuple:
 
 
 def resolve_model_path(path_or_name) -> Path:
-    """The ``.keras`` file for a bundled name ("dust-T", "dust-Q", "dust-U") or a path."""
+    """The ``.keras`` file for a bundled name (``BUNDLED``) or a path."""
     if not isinstance(path_or_name, (str, os.PathLike)):
         raise TypeError(f"`path_or_name` must be a bundled model name or a path, got "
                         f"{type(path_or_name).__name__}")

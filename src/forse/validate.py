@@ -41,13 +41,13 @@ import numpy as np
 
 from . import _checks, sht, spectra
 from ._atomic import write_json
+from ._cards import BUNDLED as BUNDLED_MODELS
 from ._checks import nside_of, positive
 from ._pixels import parents
 
 ARCMIN = np.pi / (180.0 * 60.0)
 FIELDS = ("T", "Q", "U")
 
-BUNDLED_MODELS = ("dust-T", "dust-Q", "dust-U")
 HEADLINE_ELL = ((30, 100), (100, 300), (300, 1000), (1000, 2000))
 HEADLINE_BINS = 5          # log bins per multipole range of the headline's spectrum ratios
 RTE_ELL, RTE_BINS = (100, 1000), 10
@@ -142,7 +142,7 @@ def _patch_centres(patches):
 
 # ----------------------------------------------------------------------------- inputs
 def _load(x, name, fields=None):
-    """Array or FITS path -> float64 (k, npix) with NaN for UNSEEN, and k."""
+    """Array or FITS path -> float32 or float64 (k, npix) with NaN for UNSEEN."""
     import healpy as hp
 
     if isinstance(x, (str, os.PathLike)):
@@ -150,13 +150,17 @@ def _load(x, name, fields=None):
         a, _ = read_map(os.fspath(x))
     else:
         a = x
-    a = np.asarray(a, dtype=np.float64)  # no copy of a float64 map: TQU at 2048 is 1.2 GB
+    a = np.asarray(a)
+    if a.dtype not in (np.float32, np.float64):
+        a = a.astype(np.float64)
+    # no copy of a float32 or float64 map (TQU at 2048 is 0.6 or 1.2 GB); the statistics are
+    # accumulated in float64 where they sum
     if a.ndim == 1:
         a = a[None]
     if a.ndim != 2 or a.shape[0] not in (1, 3):
         raise ValueError(f"`{name}` must be a map (npix,) or TQU maps (3, npix), got shape {a.shape}")
     nside_of(a.shape[1], name)
-    unseen = a == hp.UNSEEN
+    unseen = a == a.dtype.type(hp.UNSEEN)  # float32's UNSEEN is not float64's
     if unseen.any():  # copy before marking, never change the caller's array
         a = np.where(unseen, np.nan, a)
     return a

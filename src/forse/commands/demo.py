@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 import time
 
+import numpy as np
+
 DEFAULT_SEED = 1  # not in forse.validate.training_sky_seeds() of the bundled models (tested)
 
 EXAMPLE = """example:
@@ -103,6 +105,9 @@ def _run(args):
                                version=args.sky_version)
     with t("smooth"):
         lr = resmooth(truth, 12.0, args.input_fwhm)  # an input whose beam is --input-fwhm
+        # float32 from here, as `forse extend` reads a map: each full-sky copy halved
+        lr = lr.astype(np.float32)
+        truth = truth.astype(np.float32)
     say(f"synthetic {args.stokes} sky at Nside {args.nside} ready ({t['sky'] + t['smooth']:.1f} s)")
     out, baseline = extend(lr, input_fwhm_arcmin=args.input_fwhm, nside_out=args.nside,
                            seed=args.seed, pol_mode=args.pol_mode, progress=not args.quiet,
@@ -115,6 +120,7 @@ def _run(args):
                              freq_ghz=BUILTIN_FREQ_GHZ)
         io.write_map(path, out, dtype="float32", overwrite=True,
                      header={**head, "COORDSYS": "G"})
+        out = out.astype(np.float32)  # what was written, and what is validated
     summary = {"forse_version": __version__, "nside": args.nside, "stokes": args.stokes,
                "seed": args.seed, "sky_version": args.sky_version,
                "input_fwhm_arcmin": args.input_fwhm,
@@ -134,6 +140,7 @@ def _run(args):
             say(f"forse closer to the truth than the Gaussian baseline on {h['n_better']} of "
                 f"{h['n_rows']} headline rows (report.html)")
     summary["timings_s"] = {k: round(v, 2) for k, v in t.items()}
+    summary["stage_peak_gb"] = {k: round(v, 2) for k, v in t.peaks.items()}
     summary["wall_s"] = round(time.perf_counter() - t0, 2)
     write_json(os.path.join(args.output, "demo.json"), summary, indent=1, default=float)
     say("timing:\n" + t.table())

@@ -17,7 +17,12 @@ batch, the generated small scales with the true ones of the same inputs:
   patches in radial bins of the 2-D FFT (every multipole the patch holds; bins where the truth's
   power is below ``FLOOR`` of its peak, beyond its beam, count through the floor only).
 
-Both take ``(batch, n, n, 1)`` tensors and return a scalar; they are float32 throughout.
+* ``teb_spectrum_loss``: for the joint T/Q/U generator, ``spectrum_loss`` of T and of the E
+  and B modes of Q/U (flat-sky, the patch frame of ``forse.spectra.flat_teb_spectra``), so the
+  term teaches EE/BB, which per-channel Q and U spectra do not constrain.
+
+They take ``(batch, n, n, 1)`` tensors (``teb_spectrum_loss``: ``(batch, n, n, 3)``) and
+return a scalar; they are float32 throughout.
 """
 from __future__ import annotations
 
@@ -85,28 +90,65 @@ def radial_bins(n):
     return m / np.maximum(m.sum(axis=0), 1.0)
 
 
-def batch_power(images, bins):
-    """Batch-mean radially binned power ``(n/2,)`` of ``(batch, n, n, 1)`` images."""
+def _fft(images, c=0):
     import tensorflow as tf
 
-    u = tf.cast(images[..., 0], tf.float32)
+    u = tf.cast(images[..., c], tf.float32)
     u = u - tf.reduce_mean(u, axis=(1, 2), keepdims=True)
-    f = tf.signal.fft2d(tf.complex(u, tf.zeros_like(u)))
+    return tf.signal.fft2d(tf.complex(u, tf.zeros_like(u)))
+
+
+def _binned(f, bins):
+    import tensorflow as tf
+
     p = tf.math.real(f * tf.math.conj(f))
     p = tf.reshape(p, (tf.shape(p)[0], -1))
     return tf.tensordot(tf.reduce_mean(p, axis=0), bins, axes=1)
+
+
+def batch_power(images, bins):
+    """Batch-mean radially binned power ``(n/2,)`` of ``(batch, n, n, 1)`` images."""
+    return _binned(_fft(images), bins)
+
+
+def eb_modes(images):
+    """FFTs of the E and B modes of channels 1, 2 (Q, U; x along rows) of ``(batch, n, n, 3)``."""
+    import tensorflow as tf
+
+    n = int(images.shape[1])
+    k = np.fft.fftfreq(n)
+    phi = np.arctan2(k[None, :], k[:, None])  # (l_x along rows, l_y along columns)
+    c2 = tf.constant(np.cos(2 * phi), tf.complex64)
+    s2 = tf.constant(np.sin(2 * phi), tf.complex64)
+    q, u = _fft(images, 1), _fft(images, 2)
+    return q * c2 + u * s2, -q * s2 + u * c2
+
+
+def _log_distance(pf, pr):
+    import tensorflow as tf
+
+    pr = tf.stop_gradient(pr)
+    # bins where the truth has no power (beyond its beam) hold float32 round-off: a floor at
+    # FLOOR of the peak keeps them from dominating while excess power there is still penalized
+    floor = FLOOR * tf.reduce_max(pr) + 1e-30
+    d = tf.math.log(pf + floor) - tf.math.log(pr + floor)
+    return tf.reduce_mean(d * d)
 
 
 def spectrum_loss(fake, real):
     """Log power of ``fake`` against ``real`` in radial bins, squared and averaged."""
     import tensorflow as tf
 
-    n = int(fake.shape[1])
-    bins = tf.constant(radial_bins(n))
-    pf = batch_power(fake, bins)
-    pr = tf.stop_gradient(batch_power(real, bins))
-    # bins where the truth has no power (beyond its beam) hold float32 round-off: a floor at
-    # FLOOR of the peak keeps them from dominating while excess power there is still penalized
-    floor = FLOOR * tf.reduce_max(pr) + 1e-30
-    d = tf.math.log(pf + floor) - tf.math.log(pr + floor)
-    return tf.reduce_mean(d * d)
+    bins = tf.constant(radial_bins(int(fake.shape[1])))
+    return _log_distance(batch_power(fake, bins), batch_power(real, bins))
+
+
+def teb_spectrum_loss(fake, real):
+    """``spectrum_loss`` of T plus those of the E and B modes of the joint generator's Q/U."""
+    import tensorflow as tf
+
+    bins = tf.constant(radial_bins(int(fake.shape[1])))
+    loss = _log_distance(batch_power(fake, bins), batch_power(real, bins))
+    for f, r in zip(eb_modes(fake), eb_modes(real)):
+        loss += _log_distance(_binned(f, bins), _binned(r, bins))
+    return loss

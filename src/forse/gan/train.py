@@ -354,7 +354,7 @@ class Trainer:
     def _g_update_py(self, x, y):
         import tensorflow as tf
 
-        from .losses import minkowski_loss, spectrum_loss
+        from .losses import minkowski_loss, spectrum_loss, teb_spectrum_loss
 
         cfg = self.cfg
         with tf.GradientTape() as tape:
@@ -365,8 +365,10 @@ class Trainer:
                 f, r = fake[..., c:c + 1], y[..., c:c + 1]
                 if cfg.minkowski_weight:
                     loss += cfg.minkowski_weight * minkowski_loss(f, r)
-                if cfg.spectrum_weight:
+                if cfg.spectrum_weight and not cfg.joint:
                     loss += cfg.spectrum_weight * spectrum_loss(f, r)
+            if cfg.spectrum_weight and cfg.joint:  # T, E and B: the E/B balance is taught too
+                loss += cfg.spectrum_weight * teb_spectrum_loss(fake, y)
         grads = tape.gradient(loss, self.G.trainable_variables)
         self.g_opt.apply(grads, self.G.trainable_variables)
         return loss
