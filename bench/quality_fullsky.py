@@ -127,7 +127,7 @@ def main(argv=None):
     ap.add_argument("--sky-version", type=int, default=None,
                     help="version of the built-in sky (default: forse.sky.SKY_VERSION)")
     ap.add_argument("--pol-modes", nargs="+", default=["ratio", "qu", "p-angle"],
-                    choices=("ratio", "qu", "p-angle"))
+                    choices=("ratio", "qu", "p-angle", "joint"))
     ap.add_argument("--lmax", type=int, default=2000, help="spectra up to this multipole")
     ap.add_argument("--out", default="bench/out/quality_fullsky", help="reports go here")
     ap.add_argument("--json", default=None)

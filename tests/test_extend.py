@@ -218,9 +218,9 @@ def test_bad_inputs(sky, tiny_models):
     with pytest.raises(ValueError, match="intensity"):
         run(sky[0], q_model)
     with pytest.raises(ValueError, match="joint T/Q/U generator"):
+        run(sky, {"T": tiny_models, "TQU": tiny_models}, pol_mode="joint")
+    with pytest.raises(ValueError, match=r"missing \['TQU'\]"):
         run(sky, {"T": tiny_models}, pol_mode="joint")
-    with pytest.raises(ValueError, match="`stochastic`=True"):
-        run(sky, tiny_models, pol_mode="joint", stochastic=True)
     # inputs whose large scales give no spectrum to extrapolate: an error, never a NaN map
     with pytest.raises(ValueError, match="no fluctuations over `ell_fit`"):
         run(np.full_like(sky[0], 50.0), tiny_models)
@@ -231,14 +231,18 @@ def test_bad_inputs(sky, tiny_models):
 
 
 def test_joint_mode_keeps_the_generated_qu_balance(sky, tiny_models):
-    """pol_mode="joint": T, Q, U small scales come from the joint generator (one call for the
-    three), and one amplitude factor per patch for Q and U keeps their generated ratio."""
+    """pol_mode="joint": T small scales from the T generator (as "ratio"), Q/U from the joint
+    generator, whose Q/U power ratio one amplitude factor per patch keeps."""
     from forse.gan import load_generator
     from forse.gan.train import joint_inputs
 
     out = run(sky, tiny_models, seed=4, pol_mode="joint", calibrate=None)
     assert out.shape == sky.shape and np.all(np.isfinite(out))
-    # the joint model named directly is the same run
+    # T is the ratio mode's (same T generator, same seed); the family named by its joint model
+    # is the same run
+    ratio = run(sky, tiny_models, seed=4, pol_mode="ratio", calibrate=None)
+    np.testing.assert_allclose(out[0], ratio[0], rtol=1e-6, atol=1e-9 * np.abs(out).max())
+    assert np.abs(out[1:] - ratio[1:]).max() > 1e-3 * np.abs(out[1:]).max()
     direct = run(sky, tiny_models.replace("-T", "-TQU"), seed=4, pol_mode="joint", calibrate=None)
     np.testing.assert_allclose(out, direct, rtol=1e-6, atol=1e-9 * np.abs(out).max())
     # patch level: Q/U of the small scales keep the generator's own Q/U power ratio
@@ -246,14 +250,14 @@ def test_joint_mode_keeps_the_generated_qu_balance(sky, tiny_models):
     lr = healpix_to_patches(sky, [30.0, 200.0], [40.0, -50.0], 20, PX, pol=True)
     gauss = lr * 1.01 + 0.001 * np.random.default_rng(0).standard_normal(lr.shape)
     opts = {"pixel_arcmin": PX, "robust": True, "ell_range": (90, 144)}
-    ss = ext._joint_small_scales(load_generator(tiny_models.replace("-T", "-TQU")), lr, gauss, lr,
-                                 opts, ext.Timings())
-    g = load_generator(tiny_models.replace("-T", "-TQU")).predict(joint_inputs(lr))
+    joint = load_generator(tiny_models.replace("-T", "-TQU"))
     t_amp = ext._t_amplitude(lr[:, 0])
+    q, u = ext._joint_qu(joint, lr, gauss, lr, t_amp, opts, ext.Timings())
+    g = joint.predict(joint_inputs(lr))
     for k in range(2):
         dq, du = g[k, 1] * t_amp[k], g[k, 2] * t_amp[k]
         want = np.var(dq - dq.mean()) / np.var(du - du.mean())
-        np.testing.assert_allclose(np.var(ss[k, 1]) / np.var(ss[k, 2]), want, rtol=1e-4)
+        np.testing.assert_allclose(np.var(q[k]) / np.var(u[k]), want, rtol=1e-4)
 
 
 def test_output_names():

@@ -129,8 +129,7 @@ def run(args):
     by_real = comm is not None and args.realizations >= parallel.size(comm)
     todo = parallel.my_share(args.realizations, comm) if by_real else range(args.realizations)
     verbose = not args.quiet and (parallel.rank(comm) == 0 or by_real)
-    # ForSE+ sampling unless --deterministic; the joint generator takes no noise (its card says)
-    stochastic = False if args.deterministic else (None if args.pol_mode == "joint" else True)
+    stochastic = not args.deterministic  # ForSE+ sampling (the T generator's; never the joint one)
     t = Timings()
     with t("read"):
         maps, header = io.read_map(args.input)
