@@ -590,8 +590,17 @@ def extend(m, *, input_fwhm_arcmin=80.0, nside_out=None, model=None, layout="reg
         ncomp = len(maps)
         del maps, filled  # a float64 copy of a float32 input: 1.2 GB for TQU at Nside 2048
         # an 80' map in float32 (patches are cut from it, its spectra fitted at l < 600): half
-        # the memory of the smoothing and the tile loop
-        lr = lr.astype(np.float32, copy=False)
+        # the memory of the smoothing and the tile loop; a clean float32 input at the output
+        # Nside is that map already (float32 -> float64 -> float32 is exact): no copy
+        given = np.asarray(m)
+        if (given.dtype == np.float32 and given.shape == (ncomp, lr.shape[-1])
+                and not bad.any()):
+            lr = given
+        elif given.dtype == np.float32 and given.shape == lr.shape[-1:] and not bad.any():
+            lr = given[None]
+        else:
+            lr = lr.astype(np.float32, copy=False)
+        del given
         bad_out = hp.ud_grade(bad.astype(float), nside_out) > 0 if bad.any() else None
         spec = spectral_model(lr if stokes == "TQU" else lr[0], input_fwhm_arcmin, fwhm_hr,
                               ell_transition=ell_transition, fit_mask=fit_mask)
@@ -644,9 +653,11 @@ def extend(m, *, input_fwhm_arcmin=80.0, nside_out=None, model=None, layout="reg
             # T apart from Q/U: the stitching holds two float64 maps at a time, not three
             parts = ([(slice(0, 1), False), (slice(1, 3), True)] if pol and ss.shape[1] == 3
                      else [(slice(0, ss.shape[1]), pol)])
-            for sub, spin in parts:
+            for i, (sub, spin) in enumerate(parts):
                 with timings("backproject"):
-                    x = ss[:, sub] if spin else ss[:, sub.start]
+                    x = np.ascontiguousarray(ss[:, sub] if spin else ss[:, sub.start])
+                    if i == len(parts) - 1:
+                        del ss  # the last group's copy is all that is left to stitch
                     sm = projection.patches_to_healpix(x, lon, lat, nside_out, px, pol=spin,
                                                        window=window, blend=blend,
                                                        taper_fraction=taper, backend=backend)
@@ -654,7 +665,6 @@ def extend(m, *, input_fwhm_arcmin=80.0, nside_out=None, model=None, layout="reg
                     sm[sm == hp.UNSEEN] = 0.0
                     ss_map[rows][sub] = sm
                 del x, sm
-            del ss
         with timings("calibrate"):
             alm = _calibrated_alm(ss_map, spec, stokes == "TQU", calibrate)
             del ss_map  # before the synthesis: 0.6 GB for TQU at Nside 2048

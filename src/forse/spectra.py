@@ -259,7 +259,7 @@ def masked_cl(maps, mask=None, *, lmax=None, apodize_deg: float = 2.0, weights=N
     """
     import healpy as hp
 
-    a = float_array(maps, "maps", ndim=(1, 2))  # float32 maps stay float32 until masked
+    a = float_array(maps, "maps", ndim=(1, 2))  # float32 maps stay float32
     if a.ndim == 2 and a.shape[0] not in (1, 3):
         raise ValueError(f"`maps` must be (npix,) or (3, npix) for T or TQU, got shape {a.shape}")
     if a.ndim == 2 and a.shape[0] == 1:
@@ -296,8 +296,10 @@ def masked_cl(maps, mask=None, *, lmax=None, apodize_deg: float = 2.0, weights=N
     if lmax < 2 or lmax > 4 * nside:
         raise ValueError(f"`lmax` must be in [2, {4 * nside}] for Nside {nside}, got {lmax}")
 
-    data = np.where(bad, np.float64(0.0), a)
-    data *= w
+    # float32 maps stay float32 (analysed in float32 by sht.map2alm): no float64 copy
+    dtype = np.float32 if a.dtype == np.float32 else np.float64
+    data = np.where(bad, dtype(0.0), a).astype(dtype, copy=False)
+    data *= w.astype(dtype, copy=False)
     cls = np.atleast_2d(hp.alm2cl(sht.map2alm(data, lmax, pol=a.ndim == 2)))
     del data
     if a.ndim == 1:
