@@ -66,7 +66,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--nside", type=int, default=2048)
     ap.add_argument("--stokes", choices=("T", "TQU"), default="T")
-    ap.add_argument("--pol-mode", choices=("ratio", "qu", "p-angle", "joint"), default="ratio")
+    ap.add_argument("--pol-mode", choices=("ratio", "qu", "p-angle", "joint"), default="joint")
     ap.add_argument("--layout", choices=("regular", "adaptive"), default="regular")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--blend", choices=("quadrature", "mean"), default="quadrature")

@@ -11,18 +11,18 @@ every multipole, the input below ``ell_transition[0]``, the calibrated small sca
 ``ell_transition[1]``.
 
 Polarization: Q/U are rotated into each patch's frame on the way in and back on the way out
-(spin-2). Mode ``"ratio"`` (the default) applies the intensity's generated small-scale ratio to
+(spin-2). Mode ``"ratio"`` applies the intensity's generated small-scale ratio to
 the large-scale Q and U as well, ``Q + iU = (Q_L + iU_L) HR / T_L``: the polarization fraction
 and angle are taken smooth below the input's resolution, so the polarized small scales follow the
 intensity's clumps and filaments (only the T generator is used). ``"qu"`` runs the Q and U
 generators on the Q and U patches (as ForSE); ``"p-angle"`` generates small scales of the
 polarized intensity P with the T generator and rebuilds Q/U with the large-scale polarization
-angle; ``"joint"`` takes the Q/U small scales of the joint T/Q/U generator (``dust-TQU``: T, Q,
-U patches in, T, Q, U small scales out, trained on the truth's polarized small scales), with one
-amplitude factor per patch for both (the generated E/B balance and angles are kept), and the T
-small scales of the T generator (chosen on the tuning sky, seed 2: the joint model's own T is
-the weaker, its Q/U the stronger). The harmonic
-calibration then sets TT, EE, BB and TE in every mode.
+angle; ``"joint"`` (the default) takes the Q/U small scales of the joint T/Q/U generator
+(``dust-TQU``: T, Q, U patches in, T, Q, U small scales out, trained on the truth's polarized
+small scales), with one amplitude factor per patch for both (the generated E/B balance and
+angles are kept), and the T small scales of the T generator (chosen on the tuning sky, seed 2:
+the joint model's own T is the weaker, its Q/U beat the ratio mode's on 5 of 6 rows). The
+harmonic calibration then sets TT, EE, BB and TE in every mode.
 """
 from __future__ import annotations
 
@@ -38,6 +38,8 @@ from ._checks import integer, nside_of, positive
 
 STAGES = ("read", "smooth", "project", "infer", "normalize", "backproject", "calibrate", "write")
 POL_MODES = ("qu", "p-angle", "ratio", "joint")
+#: chosen on the tuning sky (seed 2): T as "ratio", Q/U of the joint generator (docs/extend.md)
+DEFAULT_POL_MODE = "joint"
 BLENDS = ("quadrature", "mean")
 CALIBRATIONS = ("auto", "split", "spectra", "intensity", None)
 BLEND_POWER = 4.0  # see blend_window
@@ -316,7 +318,7 @@ def _small_scales(gens, lr, gauss, sharp, card, seed, stochastic, pol_mode, timi
         if lr.shape[1] == 1:
             return dt[:, None]
         if pol_mode == "joint":
-            q, u = _joint_qu(gens["TQU"], lr, gauss, sharp, t_amp, opts, timings)
+            q, u = _joint_qu(gens["TQU"], lr, gauss, sharp, t_amp, opts, timings, t_scaled=x)
             return np.stack([dt, q, u], axis=1)
         # polarization fraction and angle taken smooth below the input's resolution:
         # Q + iU = (Q_L + i U_L) * HR / T_L, the intensity's small-scale ratio for all three
@@ -353,14 +355,16 @@ def _t_amplitude(t):
     return np.maximum(t, floor)
 
 
-def _joint_qu(gen, lr, gauss, sharp, t_amp, opts, timings):
+def _joint_qu(gen, lr, gauss, sharp, t_amp, opts, timings, t_scaled=None):
     """The joint generator's Q, U small scales for one batch of (B, 3, n, n) T, Q, U patches
-    (patch frame), relative to ``sharp``; ``t_amp`` the modulating intensity."""
+    (patch frame), relative to ``sharp``; ``t_amp`` the modulating intensity; ``t_scaled`` the
+    T input already rescaled for the T generator (the same rescaling)."""
     from .gan.train import joint_inputs
     from .normalize import spin2_to_physical
 
     with timings("infer"):
-        g = _generate(gen, joint_inputs(lr, robust=opts["robust"]), None, False)
+        x = joint_inputs(lr, robust=opts["robust"], t_scaled=t_scaled)
+        g = _generate(gen, x, None, False)
     with timings("normalize"):
         q, u = spin2_to_physical(g[:, 1], g[:, 2], sharp[:, 1], sharp[:, 2], gauss[:, 1],
                                  gauss[:, 2], t_amp, pixel_arcmin=opts["pixel_arcmin"],
@@ -496,7 +500,7 @@ def output_header(model=None, *, seed, input_fwhm_arcmin, nside_out, pol_mode, l
 
 
 def extend(m, *, input_fwhm_arcmin=80.0, nside_out=None, model=None, layout="regular",
-           size_deg=20.0, overlap_deg=5.0, seed=0, stochastic=None, pol_mode="ratio",
+           size_deg=20.0, overlap_deg=5.0, seed=0, stochastic=None, pol_mode=DEFAULT_POL_MODE,
            batch_size=16, ell_transition=None, blend="quadrature", blend_power=BLEND_POWER,
            calibrate="auto", progress=True, timings=None, comm="auto", backend="auto",
            fit_mask=None, return_baseline=False):
@@ -515,7 +519,8 @@ def extend(m, *, input_fwhm_arcmin=80.0, nside_out=None, model=None, layout="reg
     seed : seeds the Gaussian baseline and the generator noise; the same seed gives the same map.
     stochastic : add ForSE+ input noise (different seeds, different small scales); None follows
         the model card.
-    pol_mode : ``"ratio"``, ``"qu"`` or ``"p-angle"`` (see module docstring).
+    pol_mode : ``"joint"`` (default), ``"ratio"``, ``"qu"`` or ``"p-angle"`` (see module
+        docstring).
     ell_transition : (l1, l2): below l1 the output is the input deconvolved to the output beam,
         above l2 the generated small scales, a cos^2 cross-fade in power between (default
         ``forse.smoothing.spectral_model``'s: (217, 307) for an 80' input).

@@ -170,7 +170,9 @@ def _make_template(path, nside, input_map, seed, model, input_fwhm_arcmin, unit,
         lr = np.asarray(input_map, dtype=np.float64)
     out = extend(lr, input_fwhm_arcmin=input_fwhm_arcmin, nside_out=nside, model=model,
                  seed=seed, progress=False, comm=None, **extend_kwargs)
-    opts = {"pol_mode": "ratio", "layout": "regular", "stochastic": None, "calibrate": "auto",
+    from .extend import DEFAULT_POL_MODE
+
+    opts = {"pol_mode": DEFAULT_POL_MODE, "layout": "regular", "stochastic": None, "calibrate": "auto",
             "blend": "quadrature"}
     opts.update((k, v) for k, v in extend_kwargs.items() if k in opts)
     head = output_header(model, seed=seed, input_fwhm_arcmin=input_fwhm_arcmin,

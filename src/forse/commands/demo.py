@@ -44,11 +44,11 @@ def register(sub, name):
                         "a sky no bundled model was trained on)")
     p.add_argument("--input-fwhm", type=float, default=80.0, metavar="ARCMIN",
                    help="beam of the input the demo makes from the 12' sky (80)")
-    p.add_argument("--pol-mode", choices=("ratio", "qu", "p-angle", "joint"), default="ratio",
-                   help="Q/U small scales: the intensity's small-scale ratio on the large-scale "
-                        "Q/U (ratio, default), the Q and U generators (qu, ForSE) or P from the "
-                        "T generator with the large-scale angle (p-angle) or the joint T/Q/U generator, "
-                        "T and Q/U small scales from one network (joint)")
+    p.add_argument("--pol-mode", choices=("ratio", "qu", "p-angle", "joint"), default="joint",
+                   help="Q/U small scales: the joint T/Q/U generator's, T from the T generator "
+                        "(joint, default); the intensity's small-scale ratio on the large-scale "
+                        "Q/U (ratio); the Q and U generators (qu, ForSE); or P from the T "
+                        "generator with the large-scale angle (p-angle)")
     p.add_argument("--no-validate", action="store_true", help="skip the validation report")
     p.add_argument("--overwrite", action="store_true", help="reuse a non-empty output folder")
     p.add_argument("--quiet", action="store_true")

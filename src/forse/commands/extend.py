@@ -36,11 +36,11 @@ def register(sub, name):
     p.add_argument("--seed", type=int, default=0, help="seed of realization 0 (default 0)")
     p.add_argument("--realizations", type=int, default=1, help="number of realizations (seeds "
                    "seed, seed+1, ...)")
-    p.add_argument("--pol-mode", choices=("ratio", "qu", "p-angle", "joint"), default="ratio",
-                   help="Q/U small scales: the intensity's small-scale ratio on the large-scale "
-                        "Q/U (ratio, default), the Q and U generators (qu, ForSE) or P from the "
-                        "T generator with the large-scale angle (p-angle) or the joint T/Q/U generator, "
-                        "T and Q/U small scales from one network (joint)")
+    p.add_argument("--pol-mode", choices=("ratio", "qu", "p-angle", "joint"), default="joint",
+                   help="Q/U small scales: the joint T/Q/U generator's, T from the T generator "
+                        "(joint, default); the intensity's small-scale ratio on the large-scale "
+                        "Q/U (ratio); the Q and U generators (qu, ForSE); or P from the T "
+                        "generator with the large-scale angle (p-angle)")
     p.add_argument("--deterministic", action="store_true",
                    help="no input noise: one output per input (ForSE) instead of ForSE+ sampling")
     p.add_argument("--batch-size", type=int, default=16)

@@ -188,13 +188,15 @@ def read_joint(folder, split: str, datasets=("lr", "hr")):
     return (*(np.stack([d[k] for d, _ in parts], axis=1) for k in datasets), attrs)
 
 
-def joint_inputs(lr, robust=True, percentiles=(0.5, 99.5)):
+def joint_inputs(lr, robust=True, percentiles=(0.5, 99.5), t_scaled=None):
     """The joint generator's input ``(N, 3, n, n)`` from ``(N, 3, n, n)`` T, Q, U patches: T
-    rescaled as the scalar models' input, Q and U divided by one scale (the shared P percentile,
-    ``forse.normalize.rescale_spin2``); NaN pixels stay NaN."""
+    rescaled as the scalar models' input (``t_scaled``, if the caller has it already), Q and U
+    divided by one scale (the shared P percentile, ``forse.normalize.rescale_spin2``); NaN
+    pixels stay NaN."""
     from ..normalize import rescale, rescale_spin2
 
-    xt = rescale(lr[:, 0], robust=robust, percentiles=tuple(percentiles))[0]
+    xt = (rescale(lr[:, 0], robust=robust, percentiles=tuple(percentiles))[0]
+          if t_scaled is None else t_scaled)
     xq, xu, _ = rescale_spin2(lr[:, 1], lr[:, 2])
     return np.stack([xt, xq, xu], axis=1).astype(np.float32)
 
