@@ -314,6 +314,8 @@ def seam_check(ss_power, ref_power=None, *, size_deg=20.0, overlap_deg=5.0, nsid
 
     def down(p):
         fin = np.isfinite(p)
+        if fin.all():  # every parent has 4**(shift/2) children: no masked copies to sum
+            return np.bincount(parent, weights=p, minlength=n_out) / float(1 << shift)
         cnt = np.bincount(parent[fin], minlength=n_out)
         tot = np.bincount(parent[fin], weights=p[fin], minlength=n_out)
         return np.where(cnt > 0, tot / np.maximum(cnt, 1), hp.UNSEEN)
