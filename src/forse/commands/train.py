@@ -15,8 +15,10 @@ def register(subparsers, name):
                     "scored on validation.h5 (Minkowski-functional overlap) and the best one "
                     "becomes OUT/NAME.keras + NAME.json (model card, with test.h5 metrics). "
                     "--resume continues a killed run exactly where its last checkpoint was.",
-        epilog="example: forse train sets/T runs/T --steps 3000 --width 0.25 --patch-size 64 "
-               "--stochastic --name dust-T")
+        epilog="examples: forse train sets/T runs/T --steps 3000 --width 0.25 --patch-size 64 "
+               "--stochastic --name dust-T; joint T/Q/U generator on a --stokes TQU set: forse "
+               "train tsTQU runs/TQU --steps 6000 --input-stokes TQU --target-stokes TQU "
+               "--spectrum-weight 0.2 --val-patches 50 --name dust-TQU")
     p.add_argument("data", help="training-set folder (train.h5, validation.h5, test.h5)")
     p.add_argument("out", help="output folder (checkpoints, log.csv, loss.png, NAME.keras)")
     p.add_argument("--steps", type=int, default=None, help="total training steps (default 2000; "

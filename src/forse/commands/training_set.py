@@ -9,6 +9,7 @@ EXAMPLE = """examples:
   forse training-set -o ts64/ --nside 2048 -n 5000 --npix 64      # 4 deg patches
   forse training-set -i gnilc_12arcmin.fits --variance var.fits -o ts/ --fwhm-lr 60
   forse training-set -o tsqu/ --stokes QU -n 500 --npy            # Q/U inputs, T targets
+  forse training-set -o tstqu/ --stokes TQU -n 500                # T, Q, U per position (joint)
 """
 
 
