@@ -42,6 +42,18 @@ def spectrum_ratio(images, truth, pixel_arcmin, edges):
     return ell, cl.mean(axis=0) / ct.mean(axis=0)
 
 
+def _bfloat16(gen):
+    """A mixed-bfloat16 copy of a loaded generator (same weights and card)."""
+    from forse.gan import Generator
+    from forse.gan.networks import build_generator
+
+    m = gen.model
+    copy = build_generator(None, float(gen.card.get("width", 0.25)), m.input_shape[-1],
+                           out_channels=m.output_shape[-1], dtype="mixed_bfloat16")
+    copy.set_weights(m.get_weights())
+    return Generator(copy, gen.card, gen.path)
+
+
 def teb(ss, px, edges):
     """Band-mean TT, EE, BB, TE of (N, 3, n, n) small scales, r_TE and EE/BB per bin."""
     from forse.spectra import flat_teb_spectra
@@ -135,6 +147,9 @@ def main(argv=None):
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
                     help="noise seeds of the stochastic realizations")
     ap.add_argument("--nbins", type=int, default=7, help="spectrum bins over [300, 1000]")
+    ap.add_argument("--bfloat16", action="store_true",
+                    help="run a mixed-bfloat16 copy of the generator (same weights): the quality "
+                         "cost of bfloat16 inference")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
 
@@ -145,6 +160,8 @@ def main(argv=None):
 
     t0 = time.perf_counter()
     gen, card = load_generator(args.model, with_card=True)
+    if args.bfloat16:
+        gen = _bfloat16(gen)
     stokes = card.get("stokes", "T")
     if stokes == "TQU":
         return joint_main(args, gen, card, t0)
