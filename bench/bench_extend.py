@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import time
 
 import healpy as hp
@@ -40,15 +39,6 @@ def _reset_peak_rss():
             f.write("5")
     except OSError:
         pass
-
-
-def _peak_rss_gb():
-    try:
-        with open("/proc/self/status") as f:
-            kb = [int(ln.split()[1]) for ln in f if ln.startswith("VmHWM:")][0]
-        return kb / 2**20
-    except (OSError, IndexError):
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
 def small_scale_pol_stats(ss, lmin=300, lmax=1000):
@@ -75,7 +65,7 @@ def main(argv=None):
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
 
-    from forse.extend import Timings, extend
+    from forse.extend import Timings, extend, peak_rss_gb
     from forse.sky import synthetic_dust
     from forse.smoothing import resmooth
 
@@ -109,7 +99,7 @@ def main(argv=None):
         io.write_map(path, out, dtype=np.float32, overwrite=True)
     os.unlink(path)
     wall += t["write"]
-    rss_gb = _peak_rss_gb()
+    rss_gb = peak_rss_gb()
 
     maps = np.atleast_2d(out)
     lrs = np.atleast_2d(lr)

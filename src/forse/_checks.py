@@ -18,6 +18,16 @@ def nside_of(npix_map: int, name: str = "m") -> int:
     return nside
 
 
+UNSEEN = -1.6375e30  # healpy's hp.UNSEEN
+
+
+def unseen(a) -> np.ndarray:
+    """True where ``a`` holds healpy's UNSEEN in its own precision (float32's UNSEEN is not
+    float64's, so ``a == hp.UNSEEN`` misses it in a float32 map)."""
+    a = np.asarray(a)
+    return a == (a.dtype.type(UNSEEN) if a.dtype.kind == "f" else UNSEEN)
+
+
 def positive(value, name: str, hi: float | None = None) -> float:
     """A finite number > 0 (and <= ``hi``: a value that cannot be meant)."""
     try:

@@ -96,7 +96,7 @@ def _as_stack(m):
     if a.dtype == np.float64:
         return a  # no copy: maps are large
     out = a.astype(np.float64)
-    out[a == np.float32(hp.UNSEEN)] = hp.UNSEEN  # float32's UNSEEN is not float64's
+    out[_checks.unseen(a)] = hp.UNSEEN  # the float64 UNSEEN the rest of the chain tests for
     return out
 
 
@@ -372,18 +372,14 @@ def _joint_qu(gen, lr, gauss, sharp, t_amp, opts, timings, t_scaled=None):
     return q - sharp[:, 1], u - sharp[:, 2]
 
 
-def _pop_stack(results, c, nb):
-    """Channel group ``c``'s patches of all ``nb`` batches in one array, each batch freed as it
-    is copied (no second full copy as with a concatenate)."""
-    first = results[(c, 0)]
-    n = sum(results[(c, b)].shape[0] for b in range(nb))
-    ss = np.empty((n,) + first.shape[1:], dtype=first.dtype)
-    i = 0
-    for b in range(nb):
-        part = results.pop((c, b))
-        ss[i:i + len(part)] = part
-        i += len(part)
-    return ss
+def _gather(results, c, nb, rows, last):
+    """Rows ``rows`` (an index, or a slice for Q/U) of channel group ``c``'s patches over all
+    ``nb`` batches, in one contiguous array; with ``last`` the batches are freed."""
+    out = np.concatenate([results[(c, b)][:, rows] for b in range(nb)])
+    if last:
+        for b in range(nb):
+            del results[(c, b)]
+    return out
 
 
 def _sibling(t_model: str, stokes: str) -> str:
@@ -470,7 +466,8 @@ def output_header(model=None, *, seed, input_fwhm_arcmin, nside_out, pol_mode, l
     from .gan.models import load_card
     from .smoothing import default_ell_fit, default_ell_transition
 
-    t_model = model_names(model, stokes, pol_mode)["T"]
+    names = model_names(model, stokes, pol_mode)
+    t_model = names["T"]
     card = load_card(t_model)
     keep, gen = default_ell_transition(input_fwhm_arcmin,
                                        default_ell_fit(input_fwhm_arcmin, nside_out))
@@ -487,7 +484,6 @@ def output_header(model=None, *, seed, input_fwhm_arcmin, nside_out, pol_mode, l
             "BLEND": blend,
             "STOCHAST": bool(card.get("stochastic", False)) if stochastic is None else
             bool(stochastic)}
-    names = model_names(model, stokes, pol_mode)
     for k, name in names.items():  # Q and U ("qu"), the joint generator ("joint": suffix _J)
         if k != "T":
             head.update(_card_keys(name, load_card(name), "_" + ("J" if k == "TQU" else k)))
@@ -597,14 +593,9 @@ def extend(m, *, input_fwhm_arcmin=80.0, nside_out=None, model=None, layout="reg
         # an 80' map in float32 (patches are cut from it, its spectra fitted at l < 600): half
         # the memory of the smoothing and the tile loop; a clean float32 input at the output
         # Nside is that map already (float32 -> float64 -> float32 is exact): no copy
-        given = np.asarray(m)
-        if (given.dtype == np.float32 and given.shape == (ncomp, lr.shape[-1])
-                and not bad.any()):
-            lr = given
-        elif given.dtype == np.float32 and given.shape == lr.shape[-1:] and not bad.any():
-            lr = given[None]
-        else:
-            lr = lr.astype(np.float32, copy=False)
+        given = np.atleast_2d(np.asarray(m))
+        clean32 = given.dtype == np.float32 and given.shape == lr.shape and not bad.any()
+        lr = given if clean32 else lr.astype(np.float32, copy=False)
         del given
         bad_out = hp.ud_grade(bad.astype(float), nside_out) > 0 if bad.any() else None
         spec = spectral_model(lr if stokes == "TQU" else lr[0], input_fwhm_arcmin, fwhm_hr,
@@ -654,15 +645,13 @@ def extend(m, *, input_fwhm_arcmin=80.0, nside_out=None, model=None, layout="reg
         taper = min(0.5, overlap_deg / size_deg)  # ramp over the overlap: no seams
         window = blend_window(npix, taper, blend_power)
         for c, (rows, pol) in enumerate(channels):
-            ss = _pop_stack(results, c, nb)
             # T apart from Q/U: the stitching holds two float64 maps at a time, not three
-            parts = ([(slice(0, 1), False), (slice(1, 3), True)] if pol and ss.shape[1] == 3
-                     else [(slice(0, ss.shape[1]), pol)])
+            k = rows.stop - rows.start
+            parts = ([(slice(0, 1), False), (slice(1, 3), True)] if pol and k == 3
+                     else [(slice(0, k), pol)])
             for i, (sub, spin) in enumerate(parts):
                 with timings("backproject"):
-                    x = np.ascontiguousarray(ss[:, sub] if spin else ss[:, sub.start])
-                    if i == len(parts) - 1:
-                        del ss  # the last group's copy is all that is left to stitch
+                    x = _gather(results, c, nb, sub if spin else sub.start, i == len(parts) - 1)
                     sm = projection.patches_to_healpix(x, lon, lat, nside_out, px, pol=spin,
                                                        window=window, blend=blend,
                                                        taper_fraction=taper, backend=backend)

@@ -19,7 +19,7 @@ import numpy as np
 import scipy.fft
 
 from . import sht
-from ._checks import float_array, nside_of, positive
+from ._checks import float_array, nside_of, positive, unseen
 from ._dispatch import nthreads
 
 ARCMIN = np.pi / (180.0 * 60.0)
@@ -266,8 +266,8 @@ def masked_cl(maps, mask=None, *, lmax=None, apodize_deg: float = 2.0, weights=N
         a = a[0]
     npix = a.shape[-1]
     nside = nside_of(npix, "maps")
-    bad = np.any(~np.isfinite(a) | (a == hp.UNSEEN), axis=0) if a.ndim == 2 else \
-        (~np.isfinite(a) | (a == hp.UNSEEN))
+    bad = ~np.isfinite(a) | unseen(a)
+    bad = bad.any(axis=0) if a.ndim == 2 else bad
     n_bad = int(np.count_nonzero(bad))
 
     if weights is not None:

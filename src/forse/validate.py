@@ -143,7 +143,6 @@ def _patch_centres(patches):
 # ----------------------------------------------------------------------------- inputs
 def _load(x, name, fields=None):
     """Array or FITS path -> float32 or float64 (k, npix) with NaN for UNSEEN."""
-    import healpy as hp
 
     if isinstance(x, (str, os.PathLike)):
         from .io import read_map
@@ -160,7 +159,7 @@ def _load(x, name, fields=None):
     if a.ndim != 2 or a.shape[0] not in (1, 3):
         raise ValueError(f"`{name}` must be a map (npix,) or TQU maps (3, npix), got shape {a.shape}")
     nside_of(a.shape[1], name)
-    unseen = a == a.dtype.type(hp.UNSEEN)  # float32's UNSEEN is not float64's
+    unseen = _checks.unseen(a)
     if unseen.any():  # copy before marking, never change the caller's array
         a = np.where(unseen, np.nan, a)
     return a

@@ -144,6 +144,8 @@ def read_split(folder, split: str, input_stokes: str = "T", datasets=("lr", "tar
 
     Files with a ``component`` dataset (0/1/2 = T/Q/U, e.g. ``stokes="QU"`` sets with two entries
     per position) are filtered by it; ``target`` is always the intensity small-scale ratio.
+    ``input_stokes="TQU"`` takes every entry of a ``stokes="TQU"`` set (T, Q, U per position, in
+    that order; ``read_joint`` groups them).
     """
     import h5py
 
@@ -157,7 +159,16 @@ def read_split(folder, split: str, input_stokes: str = "T", datasets=("lr", "tar
         if missing:
             raise ValueError(f"{path} has no dataset(s) {missing} (has {sorted(f.keys())})")
         n = f[datasets[0]].shape[0]
-        if "component" in f:
+        if input_stokes == JOINT:  # every entry, if they come as T, Q, U per position
+            comp = f["component"][...] if "component" in f else None
+            joint = (attrs.get("stokes") == JOINT and comp is not None and n % 3 == 0
+                     and np.array_equal(comp, np.tile(np.arange(3), n // 3)))
+            if not joint:
+                raise ValueError(f"{path} is not a joint T/Q/U training set (stokes="
+                                 f"{attrs.get('stokes')!r}); build one with `forse "
+                                 "training-set --stokes TQU`")
+            rows = np.arange(n)
+        elif "component" in f:
             rows = np.flatnonzero(f["component"][...] == _COMPONENT[input_stokes])
         elif input_stokes == str(attrs.get("stokes", "T")):
             rows = np.arange(n)
@@ -178,14 +189,8 @@ def read_split(folder, split: str, input_stokes: str = "T", datasets=("lr", "tar
 def read_joint(folder, split: str, datasets=("lr", "hr")):
     """``(*arrays, attrs)`` of a ``stokes="TQU"`` training set, one ``(N, 3, n, n)`` float32
     stack of T, Q, U patches per position (Q/U in the patch frame) for each of ``datasets``."""
-    parts = [read_split(folder, split, s, datasets) for s in "TQU"]
-    attrs = parts[0][1]
-    sizes = {len(d[datasets[0]]) for d, _ in parts}
-    if attrs.get("stokes") != JOINT or len(sizes) != 1:
-        raise ValueError(f"{Path(folder) / (split + '.h5')} is not a joint T/Q/U training set "
-                         f"(stokes={attrs.get('stokes')!r}); build one with `forse training-set "
-                         "--stokes TQU`")
-    return (*(np.stack([d[k] for d, _ in parts], axis=1) for k in datasets), attrs)
+    data, attrs = read_split(folder, split, JOINT, datasets)
+    return (*(a.reshape((-1, 3) + a.shape[1:]) for a in (data[k] for k in datasets)), attrs)
 
 
 def joint_inputs(lr, robust=True, percentiles=(0.5, 99.5), t_scaled=None):
