@@ -356,3 +356,51 @@ def test_demo_validates_on_a_held_out_sky(tmp_path, monkeypatch):
         assert main(args + [str(tmp_path / "b"), "--seed", "0"]) == 0
     s = json.loads((tmp_path / "b" / "demo.json").read_text())
     assert s["validation"]["held_out"]["held_out"] is False
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_clean_and_bad_mask_agree_with_the_full_test(dtype):
+    from forse import _checks
+
+    rng = np.random.default_rng()
+    a = rng.standard_normal((3, 12 * 16 ** 2)).astype(dtype)
+    assert _checks.clean(a) and not _checks.bad_mask(a).any()
+    for bad in (np.nan, np.inf, -np.inf, hp.UNSEEN, -1e38):
+        b = a.copy()
+        i = rng.integers(b.size)
+        b.flat[i] = bad
+        full = ~np.isfinite(b) | (b == dtype(hp.UNSEEN))
+        assert full.any() != _checks.clean(b) or bad == -1e38  # below UNSEEN: "look"
+        np.testing.assert_array_equal(_checks.bad_mask(b), full)
+    # a value below UNSEEN hides nothing: the full test runs
+    b = a.copy()
+    b.flat[:2] = (-1e38, hp.UNSEEN)
+    assert _checks.bad_mask(b).sum() == 1
+
+
+def test_one_point_matches_scipy():
+    from scipy import stats
+
+    x = np.random.default_rng().gamma(2.0, size=(7, 40, 40))
+    x[0, 0, 0] = np.nan
+    bins = np.linspace(0.1, 8.0, 61)
+    r = V.one_point(x, bins)
+    v = x[np.isfinite(x)]
+    pdf, edges = np.histogram(v, bins=bins, density=True)
+    np.testing.assert_array_equal(r["pdf"], pdf)
+    np.testing.assert_array_equal(r["pdf_edges"], edges)
+    np.testing.assert_allclose([r["mean"], r["std"], r["skewness"], r["kurtosis"]],
+                               [v.mean(), v.std(), stats.skew(v), stats.kurtosis(v)], rtol=1e-12)
+    uneven = np.array([0.0, 0.5, 2.0, 9.0])
+    np.testing.assert_array_equal(V.one_point(x, uneven)["pdf"],
+                                  np.histogram(v, bins=uneven, density=True)[0])
+
+
+def test_report_mollweide_image_is_healpys():
+    from forse import report
+
+    m = np.random.default_rng().standard_normal(12 * 32 ** 2) + 2.0
+    m[:100] = np.nan
+    proj = hp.projector.MollweideProj(xsize=300)
+    ref = proj.projmap(np.log10(np.where(m > 0, m, np.nan)), lambda x, y, z: hp.vec2pix(32, x, y, z))
+    np.testing.assert_array_equal(report._moll(m, 300, f=report._log10_positive), ref)

@@ -28,6 +28,25 @@ def unseen(a) -> np.ndarray:
     return a == (a.dtype.type(UNSEEN) if a.dtype.kind == "f" else UNSEEN)
 
 
+def clean(a) -> bool:
+    """True when ``a`` holds no NaN, inf or UNSEEN: two reductions and no full-size temporary
+    (the mask below costs three, ~1 s for a TQU map at Nside 2048). False means "look"."""
+    a = np.asarray(a)
+    if a.size == 0 or a.dtype.kind != "f":
+        return a.size == 0 or a.dtype.kind in "iub"
+    lo, hi = a.min(), a.max()  # NaN propagates; UNSEEN, if any, is the minimum
+    return bool(np.isfinite(lo) and np.isfinite(hi) and lo > a.dtype.type(UNSEEN))
+
+
+def bad_mask(a) -> np.ndarray:
+    """True where ``a`` is NaN, inf or UNSEEN (its own precision), same shape as ``a``."""
+    a = np.asarray(a)
+    if clean(a):
+        return np.zeros(a.shape, dtype=bool)
+    with np.errstate(invalid="ignore"):
+        return ~np.isfinite(a) | unseen(a)
+
+
 def positive(value, name: str, hi: float | None = None) -> float:
     """A finite number > 0 (and <= ``hi``: a value that cannot be meant)."""
     try:

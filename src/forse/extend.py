@@ -96,7 +96,8 @@ def _as_stack(m):
     if a.dtype == np.float64:
         return a  # no copy: maps are large
     out = a.astype(np.float64)
-    out[_checks.unseen(a)] = hp.UNSEEN  # the float64 UNSEEN the rest of the chain tests for
+    if not _checks.clean(a):
+        out[_checks.unseen(a)] = hp.UNSEEN  # the float64 UNSEEN the rest of the chain tests for
     return out
 
 
@@ -120,8 +121,11 @@ def _warn_negative(maps):
     """Dust intensity is positive: a map with many negative pixels (a difference map, a wrong
     sign, an offset removed) gets small scales modulated by a floor, mostly negative output."""
     t = maps[0]
-    ok = np.isfinite(t) & (t != hp.UNSEEN)
-    share = np.count_nonzero(t[ok] < 0) / max(1, np.count_nonzero(ok))
+    if _checks.clean(t):
+        share = np.count_nonzero(t < 0) / t.size
+    else:
+        ok = np.isfinite(t) & (t != hp.UNSEEN)
+        share = np.count_nonzero(t[ok] < 0) / max(1, np.count_nonzero(ok))
     if share > NEGATIVE_SHARE:
         warnings.warn(f"`m`: {share:.0%} of the intensity pixels are negative (more than "
                       f"{NEGATIVE_SHARE:.0%}); forse expects a positive dust intensity map, and "
@@ -178,7 +182,12 @@ def _spikes(maps, bad):
         if not sigma > 0:
             continue
         with np.errstate(invalid="ignore"):
-            cand = np.flatnonzero(good & (np.abs(m - med) > SPIKE_CANDIDATE * sigma))
+            # two comparisons, not |m - med|: no float temporaries of the full map
+            far = m > med + SPIKE_CANDIDATE * sigma
+            far |= m < med - SPIKE_CANDIDATE * sigma
+            far &= good
+            cand = np.flatnonzero(far)
+            del far
             # cheap first cut with the two ring neighbours (pixel index -1, +1 in RING order)
             lo, hi = m[cand - 1], m[(cand + 1) % m.size]
             cand = cand[np.abs(m[cand] - 0.5 * (lo + hi)) > SPIKE_FACTOR * np.abs(hi - lo)]
@@ -581,7 +590,7 @@ def extend(m, *, input_fwhm_arcmin=80.0, nside_out=None, model=None, layout="reg
         gens, card = load_models(model, stokes, pol_mode)
 
     with timings("smooth"):
-        bad = ~np.isfinite(maps).all(axis=0) | (maps == hp.UNSEEN).any(axis=0)
+        bad = _checks.bad_mask(maps).any(axis=0)
         spikes = _spikes(maps, bad)
         if spikes.any():
             _report_spikes(spikes)

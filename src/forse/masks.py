@@ -11,7 +11,7 @@ from __future__ import annotations
 import healpy as hp
 import numpy as np
 
-from ._checks import nside_of, positive, unseen
+from ._checks import bad_mask, nside_of, positive
 from .smoothing import smooth
 
 __all__ = ["training_mask", "latitude_mask", "valid_pixels"]
@@ -20,7 +20,7 @@ __all__ = ["training_mask", "latitude_mask", "valid_pixels"]
 def valid_pixels(m):
     """True where every row of ``m`` is finite and not UNSEEN."""
     a = np.asarray(m)
-    ok = np.isfinite(a) & ~unseen(a)
+    ok = ~bad_mask(a)
     return ok.all(axis=0) if a.ndim == 2 else ok
 
 

@@ -166,7 +166,9 @@ def _to_quadrature(maps, wsum, lon, lat, nside, d, win, tf, npix, nest, name, nt
     xp = np
     if name == "cuda":  # pragma: no cover - needs a device
         import cupy as xp
-    ones = xp.ones((lon.size, 1, npix, npix), dtype=maps.dtype)
+    # only the weights of this pass are used: the native kernel takes a stack of no maps and
+    # skips the interpolation (the same weights as a stack of ones, no (N, npix, npix) array)
+    ones = xp.ones((lon.size, 0 if name == "cpu" else 1, npix, npix), dtype=maps.dtype)
     _, w2 = _BACKPROJECT[name](ones, lon, lat, nside, d, _squared_window(win, npix, tf),
                                tf, "bilinear", nest, False, True, nthreads)
     # scale = sum w / sqrt(sum w^2), built in the w2 buffer: no more full-sky copies

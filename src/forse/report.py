@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import io
 import os
@@ -32,13 +33,37 @@ def _png(fig) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _moll(m, xsize=600):
+@functools.lru_cache(maxsize=4)
+def _moll_pixels(nside, xsize):
+    """Image pixels inside the Mollweide ellipse and the HEALPix pixel each shows (as
+    healpy's ``MollweideProj.projmap``)."""
     import healpy as hp
 
-    nside = hp.npix2nside(m.size)
     proj = hp.projector.MollweideProj(xsize=xsize)
-    img = proj.projmap(np.where(np.isfinite(m), m, np.nan), lambda x, y, z: hp.vec2pix(nside, x, y, z))
+    x, y = proj.ij2xy()
+    inside = ~np.ma.getmaskarray(x)
+    vec = proj.xy2vec(np.asarray(x[inside]), np.asarray(y[inside]))
+    return inside, hp.vec2pix(nside, vec[0], vec[1], vec[2])
+
+
+def _moll(m, xsize=600, f=None):
+    """Mollweide image of map ``m`` (-inf outside the sphere, NaN where not finite). ``f``
+    applies to the sampled values only (of each map, when ``m`` is a tuple of maps): a
+    full-sky map is never transformed whole."""
+    ms = m if isinstance(m, tuple) else (m,)
+    inside, pix = _moll_pixels(int(round(np.sqrt(np.shape(ms[0])[-1] / 12))), int(xsize))
+    vs = [np.asarray(x)[pix].astype(np.float64) for x in ms]
+    v = vs[0]
+    if f is not None:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            v = f(*vs)
+    img = np.full(inside.shape, -np.inf)
+    img[inside] = np.where(np.isfinite(v), v, np.nan)
     return img
+
+
+def _log10_positive(v):
+    return np.log10(np.where(v > 0, v, np.nan))
 
 
 def _imshow(ax, img, title, sym=False, **kw):
@@ -64,11 +89,10 @@ def fig_mollweide(maps, lrs):
     fig, axes = plt.subplots(len(names), 2, figsize=(10, 2.6 * len(names)), squeeze=False)
     for r, k in enumerate(names):
         t = maps[k][0]
-        im = _imshow(axes[r, 0], _moll(np.log10(np.where(t > 0, t, np.nan))), f"{LABELS[k]}: log10 T")
+        im = _imshow(axes[r, 0], _moll(t, f=_log10_positive), f"{LABELS[k]}: log10 T")
         fig.colorbar(im, ax=axes[r, 0], shrink=0.7)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            rel = t / lrs[k][0] - 1.0
-        im = _imshow(axes[r, 1], _moll(rel), f"{LABELS[k]}: T small scales (m / lr - 1)", sym=True)
+        rel = _moll((t, lrs[k][0]), f=lambda a, b: a / b - 1.0)
+        im = _imshow(axes[r, 1], rel, f"{LABELS[k]}: T small scales (m / lr - 1)", sym=True)
         fig.colorbar(im, ax=axes[r, 1], shrink=0.7)
     return _png(fig)
 
@@ -214,7 +238,7 @@ def fig_seams(seam_maps, summary):
     rel = summary["seams"][keys[0]]["relative_to_reference"] if keys else False
     for c, k in enumerate(keys):
         r = np.asarray(seam_maps[k], float)
-        im = _imshow(axes[0, c], _moll(np.log10(np.where(r > 0, r, np.nan)), 500),
+        im = _imshow(axes[0, c], _moll(r, 500, f=_log10_positive),
                      f"{LABELS[k]}: log10 small-scale power" + (" / reference" if rel else ""), sym=rel)
         fig.colorbar(im, ax=axes[0, c], shrink=0.7)
     im = _imshow(axes[0, -1], _moll(np.asarray(seam_maps["coverage"], float), 500),

@@ -273,9 +273,14 @@ def _polarization_v2(out, rng, g_alm, cl, prof_alm, beam, ordered, lmax, llo, *,
     var_l, var_s = np.sum(var[low]), np.sum(var[~low])
     rms = np.sqrt(np.exp(var_l) * np.expm1(var_s))
     lsplit = max(int(ell_split) - 1, 0)
-    envelope = np.exp(sht.alm2map(_truncate(g_alm, lmax, lsplit), nside, lsplit) - var_l / 2)
+    # full-sky arrays are updated in place: every temporary is 0.4 GB at Nside 2048
+    envelope = sht.alm2map(_truncate(g_alm, lmax, lsplit), nside, lsplit)
+    envelope -= var_l / 2
+    np.exp(envelope, out=envelope)
     log_a = sht.alm2map(prof_alm, nside, llo)
-    work = out[0] * np.exp(-log_a)
+    work = np.negative(log_a)
+    np.exp(work, out=work)
+    work *= out[0]
     work -= envelope
     structures = [sht.map2alm(work, lmax, iter=0) / rms]
     lm = hp.Alm.getlm(lmax)[0]
@@ -296,14 +301,23 @@ def _polarization_v2(out, rng, g_alm, cl, prof_alm, beam, ordered, lmax, llo, *,
     _add_low(b_alm, scale * ord_b, lmax, llo)
     sht.alm2map(np.array([e_alm, b_alm]), nside, lmax, pol=True, out=out[1:])
     # amplitude: the column A with p falling as A**-column_slope (A = 1 at the poles' ~40 uK)
-    amp = np.exp((1 - column_slope) * log_a - column_slope * np.log(1.0 / A_HALO))
+    amp = log_a
+    amp *= 1 - column_slope
+    amp -= column_slope * np.log(1.0 / A_HALO)
+    np.exp(amp, out=amp)
     amp *= p_scale
     out[1:] *= amp
+    del amp, log_a
     # p = |P|/I saturates smoothly at p_max: P <- p_max I tanh(x) / x P, x = |P|/(p_max I)
     x = np.hypot(out[1], out[2])
-    x /= p_max * out[0]
+    sat = np.multiply(out[0], p_max, out=work)
+    x /= sat
     with np.errstate(invalid="ignore", divide="ignore"):
-        sat = np.where(x > 0, np.tanh(x) / x, 1.0)
+        np.tanh(x, out=sat)
+        pos = x > 0
+        np.divide(sat, x, out=sat, where=pos)
+        np.logical_not(pos, out=pos)
+        sat[pos] = 1.0
     out[1:] *= sat
 
 

@@ -24,7 +24,7 @@ import healpy as hp
 import numpy as np
 
 from . import sht
-from ._checks import nside_of, positive, unseen
+from ._checks import bad_mask, nside_of, positive
 
 __all__ = ["beam_lmax", "smooth", "resmooth", "gaussian_small_scales", "fit_power_law", "gaussian_alm",
            "default_ell_fit", "default_ell_transition", "spectral_model", "SpectralModel"]
@@ -53,7 +53,7 @@ def _as_maps(m, name):
     if a.ndim not in (1, 2):
         raise ValueError(f"`{name}` must have shape (npix,) or (k, npix), got {a.shape}")
     nside = nside_of(a.shape[-1], name)
-    bad = ~np.isfinite(a) | unseen(a)
+    bad = bad_mask(a)
     if bad.any():
         a = np.array(a, dtype=np.float64)  # a copy: the caller's map is not touched
         a[bad] = 0.0

@@ -15,11 +15,13 @@ enough for a 12 arcmin map and fast at Nside 2048).
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import scipy.fft
 
 from . import sht
-from ._checks import float_array, nside_of, positive, unseen
+from ._checks import bad_mask, float_array, nside_of, positive
 from ._dispatch import nthreads
 
 ARCMIN = np.pi / (180.0 * 60.0)
@@ -40,6 +42,37 @@ def taper_window(n: int, width_pix: float) -> np.ndarray:
         edge = d < width_pix
         w[edge] = 0.5 * (1.0 - np.cos(np.pi * d[edge] / width_pix))
     return w
+
+
+@functools.lru_cache(maxsize=16)
+def _binning(ny: int, nx: int, pixel_arcmin: float, edges: tuple):
+    """The rfft2 modes inside the bins, the (modes, bins) matrix that sums them with their
+    mirror-image multiplicity, the weighted mode count and the mean ell of each bin (cached:
+    extend and validate bin thousands of same-shape patches)."""
+    pix = pixel_arcmin * ARCMIN
+    e = np.asarray(edges)
+    # real input: the half plane of rfft2 holds every mode, its mirror images counted twice
+    mult = np.full(nx // 2 + 1, 2.0)
+    mult[0] = 1.0
+    if nx % 2 == 0:
+        mult[-1] = 1.0  # the Nyquist column is its own mirror image
+    mult = np.broadcast_to(mult, (ny, nx // 2 + 1)).ravel()
+    ell = _ell_grid(ny, nx, pix)[:, : nx // 2 + 1].ravel()
+    idx = np.digitize(ell, e) - 1  # bin b holds edges[b] <= ell < edges[b+1]
+    nb = e.size - 1
+    inside = (idx >= 0) & (idx < nb)
+    counts = np.bincount(idx[inside], weights=mult[inside], minlength=nb)
+    if np.any(counts == 0):
+        empty = np.flatnonzero(counts == 0)
+        raise ValueError(f"`ell_edges` bins {empty.tolist()} hold no Fourier mode of a {ny}x{nx} "
+                         f"image with {pixel_arcmin} arcmin pixels (fundamental ell "
+                         f"{2 * np.pi / (max(ny, nx) * pix):.1f}); widen them")
+    ell_eff = np.bincount(idx[inside], weights=(ell * mult)[inside], minlength=nb) / counts
+    onehot = np.zeros((int(inside.sum()), nb))
+    onehot[np.arange(onehot.shape[0]), idx[inside]] = mult[inside]
+    for a in (inside, onehot, counts, ell_eff):
+        a.flags.writeable = False
+    return inside, onehot, counts, ell_eff
 
 
 def _ell_grid(ny: int, nx: int, pixel_rad: float) -> np.ndarray:
@@ -117,33 +150,15 @@ def flat_power_spectrum(images, pixel_arcmin: float, *, ell_edges=None, apodize_
     w2 = float(np.mean(window ** 2))
     if remove_mean:
         a = a - a.mean(axis=(1, 2), keepdims=True)
-    # real input: the half plane of rfft2 holds every mode, its mirror images counted twice
     spec = scipy.fft.rfft2(a * window, axes=(1, 2), workers=nthreads())
     power = spec.real ** 2 + spec.imag ** 2
     power *= pix * pix / (ny * nx * w2)
-    mult = np.full(nx // 2 + 1, 2.0)
-    mult[0] = 1.0
-    if nx % 2 == 0:
-        mult[-1] = 1.0  # the Nyquist column is its own mirror image
-    mult = np.broadcast_to(mult, (ny, nx // 2 + 1)).ravel()
-
-    ell = _ell_grid(ny, nx, pix)[:, : nx // 2 + 1].ravel()
-    idx = np.digitize(ell, edges) - 1  # bin b holds edges[b] <= ell < edges[b+1]
-    nb = edges.size - 1
-    inside = (idx >= 0) & (idx < nb)
-    counts = np.bincount(idx[inside], weights=mult[inside], minlength=nb)
-    if np.any(counts == 0):
-        empty = np.flatnonzero(counts == 0)
-        raise ValueError(f"`ell_edges` bins {empty.tolist()} hold no Fourier mode of a {ny}x{nx} "
-                         f"image with {pixel_arcmin} arcmin pixels (fundamental ell "
-                         f"{2 * np.pi / (max(ny, nx) * pix):.1f}); widen them")
-    ell_eff = np.bincount(idx[inside], weights=(ell * mult)[inside], minlength=nb) / counts
+    inside, onehot, counts, ell_eff = _binning(ny, nx, float(pixel_arcmin),
+                                               tuple(float(e) for e in edges))
     flat = power.reshape(n, -1)[:, inside]
     # one matrix product bins every image at once
-    onehot = np.zeros((flat.shape[1], nb))
-    onehot[np.arange(flat.shape[1]), idx[inside]] = mult[inside]
     cl = flat @ onehot / counts
-    return ell_eff, (cl[0] if single else cl)
+    return ell_eff.copy(), (cl[0] if single else cl)
 
 
 def flat_teb_spectra(t, q, u, pixel_arcmin: float, *, ell_edges, apodize_deg: float = 1.0):
@@ -266,7 +281,7 @@ def masked_cl(maps, mask=None, *, lmax=None, apodize_deg: float = 2.0, weights=N
         a = a[0]
     npix = a.shape[-1]
     nside = nside_of(npix, "maps")
-    bad = ~np.isfinite(a) | unseen(a)
+    bad = bad_mask(a)
     bad = bad.any(axis=0) if a.ndim == 2 else bad
     n_bad = int(np.count_nonzero(bad))
 
@@ -285,11 +300,9 @@ def masked_cl(maps, mask=None, *, lmax=None, apodize_deg: float = 2.0, weights=N
                 raise ValueError(f"`mask` has Nside {mside} (shape {mk.shape}) but the maps have "
                                  f"Nside {nside}; they must match")
             keep = (mk.astype(np.float64) > 0.5) & ~bad
-        if n_bad == 0 and mask is None:
-            w = np.ones(npix)
-        else:
-            w = apodize_mask(keep, apodize_deg)
-    fsky = float(np.mean(w ** 2))
+        # a clean full sky needs no weight map: no product, no copy of the maps
+        w = None if n_bad == 0 and mask is None else apodize_mask(keep, apodize_deg)
+    fsky = 1.0 if w is None else float(np.mean(w ** 2))
     if fsky <= 0:
         raise ValueError("the mask (with NaN/UNSEEN pixels removed) keeps no pixel")
     lmax = default_lmax(nside) if lmax is None else int(lmax)
@@ -298,8 +311,11 @@ def masked_cl(maps, mask=None, *, lmax=None, apodize_deg: float = 2.0, weights=N
 
     # float32 maps stay float32 (analysed in float32 by sht.map2alm): no float64 copy
     dtype = np.float32 if a.dtype == np.float32 else np.float64
-    data = np.where(bad, dtype(0.0), a).astype(dtype, copy=False)
-    data *= w.astype(dtype, copy=False)
+    if w is None:
+        data = a.astype(dtype, copy=False)
+    else:
+        data = np.where(bad, dtype(0.0), a).astype(dtype, copy=False)
+        data *= w.astype(dtype, copy=False)
     cls = np.atleast_2d(hp.alm2cl(sht.map2alm(data, lmax, pol=a.ndim == 2)))
     del data
     if a.ndim == 1:
