@@ -351,3 +351,37 @@ def test_blend_window_power_narrows_the_hand_over():
     assert w1.max() == pytest.approx(1.0) and w4.max() == pytest.approx(1.0)
     # halfway up the ramp the weight of the power-4 window is 1/16 of the plain one
     np.testing.assert_allclose(w4, w1 ** 4)
+
+
+def test_one_options_object_for_extend_and_its_header(sky, tiny_models):
+    import dataclasses
+
+    from forse.options import ExtendOptions
+
+    opts = ExtendOptions(input_fwhm_arcmin=FWHM_LR, nside_out=NSIDE, model=tiny_models, seed=4,
+                         pol_mode="ratio")
+    a = ext.extend(sky, opts, progress=False, comm=None)
+    b = run(sky, tiny_models, seed=4, pol_mode="ratio")  # the same run from keywords
+    np.testing.assert_array_equal(a, b)
+    c = ext.extend(sky, opts, seed=5, progress=False, comm=None)  # a keyword overrides
+    np.testing.assert_array_equal(c, run(sky, tiny_models, seed=5, pol_mode="ratio"))
+    assert opts.seed == 4  # frozen: the override made a new object
+    head = ext.output_header(dataclasses.replace(opts, seed=5), stokes="TQU")
+    assert head["SEED"] == 5 and head["POLMODE"] == "ratio" and head["OUTNSIDE"] == NSIDE
+    assert head == ext.output_header(None, stokes="TQU", input_fwhm_arcmin=FWHM_LR,
+                                     nside_out=NSIDE, model=tiny_models, seed=5,
+                                     pol_mode="ratio")
+
+
+def test_options_errors_name_the_option(sky):
+    from forse.options import ExtendOptions
+
+    with pytest.raises(TypeError, match=r"unexpected keyword.*'sead'.*'seed'"):
+        ext.extend(sky, sead=3)
+    with pytest.raises(TypeError, match="ExtendOptions"):
+        ext.extend(sky, {"seed": 3})
+    for bad, match in (({"pol_mode": "e-b"}, "pol_mode"), ({"blend_power": 0.5}, "blend_power"),
+                       ({"batch_size": 0}, "batch_size"), ({"overlap_deg": 25.0}, "overlap_deg"),
+                       ({"nside_out": 1000}, "nside_out"), ({"layout": "hex"}, "layout")):
+        with pytest.raises(ValueError, match=match):
+            ExtendOptions(**bad).check()

@@ -34,15 +34,18 @@ import healpy as hp
 import numpy as np
 
 from . import _checks, parallel, projection, sht, tiling, units
-from ._checks import integer, nside_of, positive
+from ._checks import nside_of
+from .options import (  # noqa: F401 (defined in forse.options, imported from here too)
+    BLEND_POWER,
+    BLENDS,
+    CALIBRATIONS,
+    DEFAULT_POL_MODE,
+    POL_MODES,
+    ExtendOptions,
+)
+from .options import resolve as resolve_options
 
 STAGES = ("read", "smooth", "project", "infer", "normalize", "backproject", "calibrate", "write")
-POL_MODES = ("qu", "p-angle", "ratio", "joint")
-#: chosen on the tuning sky (seed 2): T as "ratio", Q/U of the joint generator (docs/extend.md)
-DEFAULT_POL_MODE = "joint"
-BLENDS = ("quadrature", "mean")
-CALIBRATIONS = ("auto", "split", "spectra", "intensity", None)
-BLEND_POWER = 4.0  # see blend_window
 # quadrature analysis of the small scales: a Jacobi step would add a full-sky residual (0.8 GB
 # for Q/U at Nside 2048)
 SS_ITER = 0
@@ -464,9 +467,7 @@ def _card_keys(name, card, suffix=""):
     return {(t if not suffix else q + suffix): v for (t, q), v in zip(keys, values)}
 
 
-def output_header(model=None, *, seed, input_fwhm_arcmin, nside_out, pol_mode, layout,
-                  stochastic, calibrate="auto", blend="quadrature", stokes="T", unit=None,
-                  freq_ghz=None) -> dict:
+def output_header(options=None, *, stokes="T", unit=None, freq_ghz=None, **kw) -> dict:
     """FITS keywords that describe an extended map: seed, Nside, the run's options, every model
     card used (T; Q and U too for a TQU map in ``"qu"`` mode), the unit (``UNIT``, written as the
     columns' TUNITn) and reference frequency (``REFFREQ``, GHz) when known, and the beams: the
@@ -475,24 +476,26 @@ def output_header(model=None, *, seed, input_fwhm_arcmin, nside_out, pol_mode, l
     from .gan.models import load_card
     from .smoothing import default_ell_fit, default_ell_transition
 
-    names = model_names(model, stokes, pol_mode)
+    o = resolve_options(options, kw, "output_header()")
+    nside_out = NSIDE_OUT if o.nside_out is None else o.nside_out
+    names = model_names(o.model, stokes, o.pol_mode)
     t_model = names["T"]
     card = load_card(t_model)
-    keep, gen = default_ell_transition(input_fwhm_arcmin,
-                                       default_ell_fit(input_fwhm_arcmin, nside_out))
+    keep, gen = default_ell_transition(o.input_fwhm_arcmin,
+                                       default_ell_fit(o.input_fwhm_arcmin, nside_out))
     fwhm = card.get("fwhm_hr_arcmin")
-    head = {"SEED": int(seed),
-            "INFWHM": (float(input_fwhm_arcmin), "[arcmin] beam of the input map"),
+    head = {"SEED": int(o.seed),
+            "INFWHM": (float(o.input_fwhm_arcmin), "[arcmin] beam of the input map"),
             "OUTFWHM": (fwhm, "[arcmin] beam of this map at all multipoles"),
             "ELLKEEP": (int(keep), "l below: the input deconvolved to OUTFWHM"),
             "ELLGEN": (int(gen), "l above: generated; cos^2 hand-over between"),
             "OUTNSIDE": int(nside_out), **_card_keys(t_model, card),
             "PIXARCM": card.get("pixel_arcmin"),
-            "POLMODE": pol_mode, "LAYOUT": layout,
-            "CALIB": str(resolve_calibration(calibrate, pol_mode)).lower(),
-            "BLEND": blend,
-            "STOCHAST": bool(card.get("stochastic", False)) if stochastic is None else
-            bool(stochastic)}
+            "POLMODE": o.pol_mode, "LAYOUT": o.layout,
+            "CALIB": str(resolve_calibration(o.calibrate, o.pol_mode)).lower(),
+            "BLEND": o.blend,
+            "STOCHAST": bool(card.get("stochastic", False)) if o.stochastic is None else
+            bool(o.stochastic)}
     for k, name in names.items():  # Q and U ("qu"), the joint generator ("joint": suffix _J)
         if k != "T":
             head.update(_card_keys(name, load_card(name), "_" + ("J" if k == "TQU" else k)))
@@ -504,16 +507,19 @@ def output_header(model=None, *, seed, input_fwhm_arcmin, nside_out, pol_mode, l
     return {k: v for k, v in head.items() if (v[0] if isinstance(v, tuple) else v) is not None}
 
 
-def extend(m, *, input_fwhm_arcmin=80.0, nside_out=None, model=None, layout="regular",
-           size_deg=20.0, overlap_deg=5.0, seed=0, stochastic=None, pol_mode=DEFAULT_POL_MODE,
-           batch_size=16, ell_transition=None, blend="quadrature", blend_power=BLEND_POWER,
-           calibrate="auto", progress=True, timings=None, comm="auto", backend="auto",
-           fit_mask=None, return_baseline=False):
+def extend(m, options=None, *, progress=True, timings=None, comm="auto", fit_mask=None,
+           return_baseline=False, **kw):
     """Extend a low-resolution T or TQU map to the model's resolution (12' for the bundled models).
 
     Parameters
     ----------
     m : (npix,) or (3, npix) array, RING, any Nside; UNSEEN/NaN pixels stay masked in the output.
+    options : a ``forse.options.ExtendOptions`` (the run's options below, shared with the CLI,
+        the output header and the PySM component); keyword arguments named as its fields
+        override it, e.g. ``extend(m, input_fwhm_arcmin=60.0, seed=3)``.
+
+    Options (``ExtendOptions`` fields):
+
     input_fwhm_arcmin : beam of the input map.
     nside_out : output Nside (its pixels must resolve the model's beam: >= 1024 for the
         bundled 12' models). None: 2048 (the bundled models' native Nside), with a warning when
@@ -542,9 +548,18 @@ def extend(m, *, input_fwhm_arcmin=80.0, nside_out=None, model=None, layout="reg
         the input), ``"intensity"`` (TT from the input, polarization as built); ``None`` only
         filters them with the hand-over window (the generator's own spectrum goes into the map).
         For T alone every mode is the same.
+    backend : native kernels for the projections (``forse.projection``): "auto", "cpu",
+        "cuda" or "numpy".
+
+    Run arguments:
+
+    progress : a progress bar over the tile batches.
+    timings : a ``Timings`` that collects the stage times and memory peaks.
     fit_mask : optional bool map at the output Nside for the spectral fit (and the Gaussian
         baseline's), e.g. leaving out bright compact sources, which flatten the fitted slope.
     comm : an mpi4py communicator, ``None`` (serial) or ``"auto"`` (MPI world under mpiexec).
+    return_baseline : also return the Gaussian small-scale baseline of the same seed.
+
     Returns the extended map(s) ((npix,) or (3, npix)), and the Gaussian baseline too when
     ``return_baseline``; under MPI only rank 0 gets them (the other ranks get None).
     """
@@ -554,40 +569,27 @@ def extend(m, *, input_fwhm_arcmin=80.0, nside_out=None, model=None, layout="reg
     comm = parallel.world() if comm == "auto" else comm
     maps = _as_stack(m)
     stokes = "T" if len(maps) == 1 else "TQU"
-    positive(input_fwhm_arcmin, "input_fwhm_arcmin")
-    if pol_mode not in POL_MODES:
-        raise ValueError(f"`pol_mode` must be one of {POL_MODES}, got {pol_mode!r}")
-    if layout not in ("regular", "adaptive"):
-        raise ValueError(f"`layout` must be 'regular' or 'adaptive', got {layout!r}")
-    if calibrate not in CALIBRATIONS:
-        raise ValueError(f"`calibrate` must be one of {CALIBRATIONS}, got {calibrate!r}")
-    calibrate = resolve_calibration(calibrate, pol_mode)
-    if blend not in BLENDS:
-        raise ValueError(f"`blend` must be one of {BLENDS}, got {blend!r}")
-    if not float(blend_power) >= 1.0:
-        raise ValueError(f"`blend_power` must be >= 1, got {blend_power!r}")
-    batch_size = integer(batch_size, "batch_size", 1, 4096)
-    seed = _checks.seed(seed)
-    nside_out = _output_nside(maps, nside_out)
-    tiling._check(size_deg, overlap_deg)
+    o = resolve_options(options, kw).check()
+    calibrate = resolve_calibration(o.calibrate, o.pol_mode)
+    nside_out = _output_nside(maps, o.nside_out)
     # the cards (JSON) before the generators (TensorFlow): a bad model fails in a second
-    card = model_cards(model, stokes, pol_mode)["T"]
+    card = model_cards(o.model, stokes, o.pol_mode)["T"]
     fwhm_hr = float(card["fwhm_hr_arcmin"])
     px = float(card["pixel_arcmin"])
-    if input_fwhm_arcmin <= fwhm_hr:
-        raise ValueError(f"`input_fwhm_arcmin` ({input_fwhm_arcmin}) must be larger than the "
+    if o.input_fwhm_arcmin <= fwhm_hr:
+        raise ValueError(f"`input_fwhm_arcmin` ({o.input_fwhm_arcmin}) must be larger than the "
                          f"model's output beam ({fwhm_hr} arcmin)")
     if nside_out < min_nside(card):
         resol = np.degrees(hp.nside2resol(nside_out)) * 60
         raise ValueError(f"`nside_out`={nside_out} has {resol:.1f}' pixels, too coarse for the "
                          f"model's {fwhm_hr}' beam; expected nside_out >= {min_nside(card)}")
-    npix = int(round(size_deg * 60.0 / px))
+    npix = int(round(o.size_deg * 60.0 / px))
     if npix % 4:
-        raise ValueError(f"`size_deg`={size_deg} gives {npix}-pixel patches at the model's "
+        raise ValueError(f"`size_deg`={o.size_deg} gives {npix}-pixel patches at the model's "
                          f"{px:g}' pixels; expected a side that is a multiple of 4 pixels")
     _warn_negative(maps)
     with timings("read"):
-        gens, card = load_models(model, stokes, pol_mode)
+        gens, card = load_models(o.model, stokes, o.pol_mode)
 
     with timings("smooth"):
         bad = _checks.bad_mask(maps).any(axis=0)
@@ -596,7 +598,7 @@ def extend(m, *, input_fwhm_arcmin=80.0, nside_out=None, model=None, layout="reg
             _report_spikes(spikes)
             bad |= spikes
         filled = _fill_masked(maps, bad)
-        lr = _change_nside(filled, nside_out, input_fwhm_arcmin)
+        lr = _change_nside(filled, nside_out, o.input_fwhm_arcmin)
         ncomp = len(maps)
         del maps, filled  # a float64 copy of a float32 input: 1.2 GB for TQU at Nside 2048
         # an 80' map in float32 (patches are cut from it, its spectra fitted at l < 600): half
@@ -607,19 +609,19 @@ def extend(m, *, input_fwhm_arcmin=80.0, nside_out=None, model=None, layout="reg
         lr = given if clean32 else lr.astype(np.float32, copy=False)
         del given
         bad_out = hp.ud_grade(bad.astype(float), nside_out) > 0 if bad.any() else None
-        spec = spectral_model(lr if stokes == "TQU" else lr[0], input_fwhm_arcmin, fwhm_hr,
-                              ell_transition=ell_transition, fit_mask=fit_mask)
+        spec = spectral_model(lr if stokes == "TQU" else lr[0], o.input_fwhm_arcmin, fwhm_hr,
+                              ell_transition=o.ell_transition, fit_mask=fit_mask)
         # float32: only patches are cut from it
         gauss = np.atleast_2d(gaussian_small_scales(lr if stokes == "TQU" else lr[0],
-                                                    input_fwhm_arcmin, fwhm_hr, seed=seed,
+                                                    o.input_fwhm_arcmin, fwhm_hr, seed=o.seed,
                                                     dtype=np.float32, model=spec))
 
-    lon, lat = getattr(tiling, layout)(size_deg, overlap_deg)
-    nb = -(-len(lon) // batch_size)
+    lon, lat = getattr(tiling, o.layout)(o.size_deg, o.overlap_deg)
+    nb = -(-len(lon) // o.batch_size)
     mine = parallel.my_share(nb, comm)
     # (rows of the stack, spin 2): T and Q/U apart, or T, Q, U together ("ratio", "joint")
     channels = ([(slice(0, 1), False)] if stokes == "T" else [(slice(0, 3), True)]
-                if pol_mode in ("ratio", "joint") else [(slice(0, 1), False), (slice(1, 3), True)])
+                if o.pol_mode in ("ratio", "joint") else [(slice(0, 1), False), (slice(1, 3), True)])
     with timings("smooth"):
         sharp = _sharp(spec, stokes == "TQU")
     results = {}
@@ -629,16 +631,16 @@ def extend(m, *, input_fwhm_arcmin=80.0, nside_out=None, model=None, layout="reg
                disable=not progress or parallel.rank(comm) != 0)
     for c, (rows, pol) in enumerate(channels):
         for b in mine:
-            sel = slice(b * batch_size, min(len(lon), (b + 1) * batch_size))
+            sel = slice(b * o.batch_size, min(len(lon), (b + 1) * o.batch_size))
             with timings("project"):
                 lr_p, gauss_p, sharp_p = (
                     projection.healpix_to_patches(x[rows], lon[sel], lat[sel], npix, px,
-                                                  pol=pol, backend=backend).reshape(
+                                                  pol=pol, backend=o.backend).reshape(
                         sel.stop - sel.start, rows.stop - rows.start, npix, npix)
                     for x in (lr, gauss, sharp))
-            seeds = [[seed, i] for i in range(sel.start, sel.stop)]
-            ss = _small_scales(gens, lr_p, gauss_p, sharp_p, card, seeds, stochastic, pol_mode,
-                               timings)
+            seeds = [[o.seed, i] for i in range(sel.start, sel.stop)]
+            ss = _small_scales(gens, lr_p, gauss_p, sharp_p, card, seeds, o.stochastic,
+                               o.pol_mode, timings)
             results[(c, b)] = ss.astype(np.float32)
             bar.update()
     bar.close()
@@ -651,8 +653,8 @@ def extend(m, *, input_fwhm_arcmin=80.0, nside_out=None, model=None, layout="reg
     if results is not None:  # rank 0 (or serial)
         del lr  # the output's large scales come from spec["large_alm"]
         ss_map = np.zeros((ncomp, 12 * nside_out * nside_out), dtype=np.float32)
-        taper = min(0.5, overlap_deg / size_deg)  # ramp over the overlap: no seams
-        window = blend_window(npix, taper, blend_power)
+        taper = min(0.5, o.overlap_deg / o.size_deg)  # ramp over the overlap: no seams
+        window = blend_window(npix, taper, o.blend_power)
         for c, (rows, pol) in enumerate(channels):
             # T apart from Q/U: the stitching holds two float64 maps at a time, not three
             k = rows.stop - rows.start
@@ -662,8 +664,8 @@ def extend(m, *, input_fwhm_arcmin=80.0, nside_out=None, model=None, layout="reg
                 with timings("backproject"):
                     x = _gather(results, c, nb, sub if spin else sub.start, i == len(parts) - 1)
                     sm = projection.patches_to_healpix(x, lon, lat, nside_out, px, pol=spin,
-                                                       window=window, blend=blend,
-                                                       taper_fraction=taper, backend=backend)
+                                                       window=window, blend=o.blend,
+                                                       taper_fraction=taper, backend=o.backend)
                     sm = np.atleast_2d(sm)
                     sm[sm == hp.UNSEEN] = 0.0
                     ss_map[rows][sub] = sm

@@ -168,16 +168,16 @@ def _make_template(path, nside, input_map, seed, model, input_fwhm_arcmin, unit,
         lr = io.read_map(input_map)[0]
     else:
         lr = np.asarray(input_map, dtype=np.float64)
-    out = extend(lr, input_fwhm_arcmin=input_fwhm_arcmin, nside_out=nside, model=model,
-                 seed=seed, progress=False, comm=None, **extend_kwargs)
-    from .extend import DEFAULT_POL_MODE
+    from .options import FIELDS, resolve
 
-    opts = {"pol_mode": DEFAULT_POL_MODE, "layout": "regular", "stochastic": None, "calibrate": "auto",
-            "blend": "quadrature"}
-    opts.update((k, v) for k, v in extend_kwargs.items() if k in opts)
-    head = output_header(model, seed=seed, input_fwhm_arcmin=input_fwhm_arcmin,
-                         nside_out=nside, stokes="TQU" if np.ndim(out) == 2 else "T", unit=unit,
-                         freq_ghz=freq_ghz, **opts)
+    opts = resolve(None, {"input_fwhm_arcmin": input_fwhm_arcmin, "nside_out": nside,
+                          "model": model, "seed": seed,
+                          **{k: v for k, v in extend_kwargs.items() if k in FIELDS}},
+                   "forse_dust()")
+    run = {k: v for k, v in extend_kwargs.items() if k not in FIELDS}  # fit_mask, timings
+    out = extend(lr, opts, progress=False, comm=None, **run)
+    head = output_header(opts, stokes="TQU" if np.ndim(out) == 2 else "T", unit=unit,
+                         freq_ghz=freq_ghz)
     path.parent.mkdir(parents=True, exist_ok=True)
     io.write_map(path, out, header=head, overwrite=True)
 

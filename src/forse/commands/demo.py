@@ -93,6 +93,7 @@ def _run(args):
     from .. import __version__, io
     from .._atomic import write_json
     from ..extend import Timings, extend, output_header
+    from ..options import ExtendOptions
     from ..sky import synthetic_dust
     from ..smoothing import resmooth
     from ..units import BUILTIN_FREQ_GHZ, BUILTIN_UNIT
@@ -109,14 +110,13 @@ def _run(args):
         lr = lr.astype(np.float32)
         truth = truth.astype(np.float32)
     say(f"synthetic {args.stokes} sky at Nside {args.nside} ready ({t['sky'] + t['smooth']:.1f} s)")
-    out, baseline = extend(lr, input_fwhm_arcmin=args.input_fwhm, nside_out=args.nside,
-                           seed=args.seed, pol_mode=args.pol_mode, progress=not args.quiet,
-                           timings=t, comm=None, return_baseline=True)
+    opts = ExtendOptions(input_fwhm_arcmin=args.input_fwhm, nside_out=args.nside,
+                         seed=args.seed, pol_mode=args.pol_mode)
+    out, baseline = extend(lr, opts, progress=not args.quiet, timings=t, comm=None,
+                           return_baseline=True)
     with t("write"):
         path = os.path.join(args.output, f"forse_{args.stokes}_nside{args.nside}.fits")
-        head = output_header(seed=args.seed, input_fwhm_arcmin=args.input_fwhm,
-                             nside_out=args.nside, pol_mode=args.pol_mode, layout="regular",
-                             stochastic=None, stokes=args.stokes, unit=BUILTIN_UNIT,
+        head = output_header(opts, stokes=args.stokes, unit=BUILTIN_UNIT,
                              freq_ghz=BUILTIN_FREQ_GHZ)
         io.write_map(path, out, dtype="float32", overwrite=True,
                      header={**head, "COORDSYS": "G"})

@@ -1,6 +1,7 @@
 """``forse extend``: add generated 12' small scales to a low-resolution T or TQU map."""
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import numpy as np
@@ -123,13 +124,19 @@ def run(args):
     from .. import io, parallel, units
     from .._checks import ascii_text
     from ..extend import Timings, extend, output_header
+    from ..options import ExtendOptions
 
     comm = parallel.world()
     # Many realizations: whole realizations per rank; few: patches of each realization over ranks.
     by_real = comm is not None and args.realizations >= parallel.size(comm)
     todo = parallel.my_share(args.realizations, comm) if by_real else range(args.realizations)
     verbose = not args.quiet and (parallel.rank(comm) == 0 or by_real)
-    stochastic = not args.deterministic  # ForSE+ sampling (the T generator's; never the joint one)
+    # ForSE+ sampling (the T generator's; never the joint one) unless --deterministic
+    opts = ExtendOptions(input_fwhm_arcmin=args.input_fwhm, nside_out=args.nside,
+                         model=args.model, layout=args.layout, size_deg=args.size,
+                         overlap_deg=args.overlap, stochastic=not args.deterministic,
+                         pol_mode=args.pol_mode, batch_size=args.batch_size, blend=args.blend,
+                         calibrate=None if args.calibration == "none" else args.calibration)
     t = Timings()
     with t("read"):
         maps, header = io.read_map(args.input)
@@ -141,20 +148,11 @@ def run(args):
     maps = maps.astype(np.float32)
     written = []
     for i in todo:
-        seed = args.seed + i
-        out = extend(maps, input_fwhm_arcmin=args.input_fwhm, nside_out=args.nside,
-                     model=args.model, layout=args.layout, size_deg=args.size,
-                     overlap_deg=args.overlap, seed=seed, stochastic=stochastic,
-                     pol_mode=args.pol_mode, batch_size=args.batch_size, progress=verbose,
-                     blend=args.blend,
-                     calibrate=None if args.calibration == "none" else args.calibration,
-                     timings=t, comm=None if by_real else comm)
+        real = dataclasses.replace(opts, seed=args.seed + i)
+        out = extend(maps, real, progress=verbose, timings=t, comm=None if by_real else comm)
         if out is None:
             continue
-        meta = output_header(args.model, seed=seed, input_fwhm_arcmin=args.input_fwhm,
-                             nside_out=args.nside, pol_mode=args.pol_mode, layout=args.layout,
-                             stochastic=stochastic, calibrate=args.calibration,
-                             blend=args.blend, stokes=stokes, unit=unit, freq_ghz=freq)
+        meta = output_header(real, stokes=stokes, unit=unit, freq_ghz=freq)
         # FITS values are printable ASCII on one card: a name like 'map ☃.fits' is stored escaped
         meta = {k: ascii_text(v)[:68] if isinstance(v, str) else v for k, v in meta.items()}
         meta["INPUT"] = ascii_text(os.path.basename(args.input))[:60]
