@@ -8,20 +8,12 @@
 #include <string>
 
 #include "bindings.hpp"
-#include "forse/minkowski.hpp"
+#include "forse/cpu_api.hpp"
+#ifdef FORSE_HAS_CUDA
+#include "forse/cuda_api.hpp"
+#endif
 
 namespace py = pybind11;
-
-#ifdef FORSE_HAS_CUDA
-namespace forse {
-// minkowski_cuda.cu: device pointers; out is (3, N, T) float64, scratch as sized by
-// minkowski_cuda_scratch; runs on `stream` (0 = legacy default). Throws std::runtime_error.
-int64_t minkowski_cuda_scratch(int64_t N, int64_t ny, int64_t nx, int nT);
-void minkowski_cuda(std::uintptr_t images, bool is_float32, int64_t N, int64_t ny, int64_t nx,
-                    std::uintptr_t u, int nT, std::uintptr_t out, std::uintptr_t scratch,
-                    std::uintptr_t stream);
-}  // namespace forse
-#endif
 
 namespace {
 
@@ -37,7 +29,7 @@ py::tuple run_cpu(const py::array& images, const py::array_t<double, py::array::
   double *p0 = v0.mutable_data(), *p1 = v1.mutable_data(), *p2 = v2.mutable_data();
   {
     py::gil_scoped_release release;
-    forse::minkowski_cpu<T>(img, N, ny, nx, up, nT, p0, p1, p2, nthreads);
+    forse::cpu::minkowski<T>(img, N, ny, nx, up, nT, p0, p1, p2, nthreads);
   }
   return py::make_tuple(v0, v1, v2);
 }
@@ -69,19 +61,29 @@ void add_minkowski(py::module_& m) {
         py::arg("nthreads") = 0,
         "Raw Minkowski functionals (v0, v1, v2), each (N, T) float64, of C-contiguous "
         "float32/float64 images (N, ny, nx) at sorted float64 thresholds (T,).");
-  m.def("minkowski_cpu_simd", &forse::minkowski_cpu_simd, py::arg("enable") = -1,
+  m.def("minkowski_cpu_simd", &forse::cpu::minkowski_simd, py::arg("enable") = -1,
         "Testing hook: use (1) or skip (0) the AVX2 path of minkowski_cpu (-1: only report). "
         "Returns whether it was in use before the call.");
 #ifdef FORSE_HAS_CUDA
-  m.def("minkowski_cuda_scratch", &forse::minkowski_cuda_scratch, py::arg("N"), py::arg("ny"),
+  m.def("minkowski_cuda_scratch", &forse::cuda::minkowski_scratch, py::arg("N"), py::arg("ny"),
         py::arg("nx"), py::arg("nT"), "Bytes of device scratch minkowski_cuda needs.");
+  // Device pointers (CuPy .data.ptr) in; forse/minkowski.py validates and allocates. out is
+  // (3, N, T) float64; runs on `stream` (0 = legacy default).
   m.def(
       "minkowski_cuda",
       [](std::uintptr_t images, bool is_float32, int64_t N, int64_t ny, int64_t nx,
          std::uintptr_t u, int nT, std::uintptr_t out, std::uintptr_t scratch,
          std::uintptr_t stream) {
+        const auto* up = reinterpret_cast<const double*>(u);
+        auto* po = reinterpret_cast<double*>(out);
+        auto* ps = reinterpret_cast<double*>(scratch);
         py::gil_scoped_release release;
-        forse::minkowski_cuda(images, is_float32, N, ny, nx, u, nT, out, scratch, stream);
+        if (is_float32)
+          forse::cuda::minkowski<float>(reinterpret_cast<const float*>(images), N, ny, nx, up, nT,
+                                        po, ps, stream);
+        else
+          forse::cuda::minkowski<double>(reinterpret_cast<const double*>(images), N, ny, nx, up,
+                                         nT, po, ps, stream);
       },
       py::arg("images"), py::arg("is_float32"), py::arg("N"), py::arg("ny"), py::arg("nx"),
       py::arg("thresholds"), py::arg("nT"), py::arg("out"), py::arg("scratch"),

@@ -2,6 +2,7 @@
 #include <pybind11/pybind11.h>
 
 #include "bindings.hpp"
+#include "forse/config.hpp"
 
 #ifdef FORSE_HAS_CUDA
 #include <cuda_runtime.h>
@@ -25,7 +26,7 @@ PYBIND11_MODULE(_core, m) {
     return 0;
 #endif
   });
-  m.def("max_threads", []() { return forse_max_threads(); });
+  m.def("max_threads", []() { return forse::max_threads(); });
   add_healpix(m);
   add_projection(m);
   add_minkowski(m);

@@ -6,12 +6,9 @@
 #include <vector>
 
 #include "forse/backproject.hpp"
+#include "forse/config.hpp"
 #include "forse/cpu_api.hpp"
 #include "forse/interp.hpp"
-
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 namespace forse::cpu {
 namespace {
@@ -107,7 +104,7 @@ void backproject(const T* patches, int64_t npatch, int64_t k, int npix, const do
   }
   const int64_t nring = 4 * nside - 1;
 #ifdef _OPENMP
-  const int nt = nthreads > 0 ? nthreads : omp_get_max_threads();
+  const int nt = thread_count(nthreads);
 #pragma omp parallel num_threads(nt)
 #endif
   {
@@ -189,7 +186,7 @@ void backproject_gather(const T* patches, int64_t npatch, int64_t k, int npix, c
   ring_candidates(hb, lon, lat, npatch, npix, d, frames, offsets, cand);
   const double inv_width = 1.0 / (taper_fraction * double(npix - 1));
 #ifdef _OPENMP
-  const int nt = nthreads > 0 ? nthreads : omp_get_max_threads();
+  const int nt = thread_count(nthreads);
 #pragma omp parallel for schedule(static) num_threads(nt)
 #endif
   for (int64_t pix = 0; pix < hb.npix; ++pix) {

@@ -6,6 +6,8 @@
 #include <limits>
 #include <vector>
 
+#include "forse/config.hpp"
+#include "forse/cpu_api.hpp"
 #include "forse/minkowski.hpp"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -19,7 +21,7 @@
 #include <omp.h>
 #endif
 
-namespace forse {
+namespace forse::cpu {
 
 namespace {
 
@@ -362,9 +364,9 @@ void chunk_cpu(const T* img, int64_t nx, int64_t row0, int64_t row1, const RankT
 
 }  // namespace
 
-template <class T>
-void minkowski_cpu(const T* images, int64_t N, int64_t ny, int64_t nx, const double* u, int nT,
-                   double* v0, double* v1, double* v2, int nthreads) {
+template <typename T>
+void minkowski(const T* images, int64_t N, int64_t ny, int64_t nx, const double* u, int nT,
+               double* v0, double* v1, double* v2, int nthreads) {
   const int64_t cell_rows = ny - 1;
   // Split images into row chunks only when there are few of them; depends on shapes only.
   const int64_t rows_per_chunk = (N >= 16) ? cell_rows : std::min<int64_t>(cell_rows, 32);
@@ -378,9 +380,8 @@ void minkowski_cpu(const T* images, int64_t N, int64_t ny, int64_t nx, const dou
   std::vector<int64_t> pe(nacc_max * T1), pf(nacc_max * T1);
 
   const RankTable rank(u, nT);
-  int nt_req = nthreads > 0 ? nthreads : 1;
+  int nt_req = thread_count(nthreads);
 #ifdef _OPENMP
-  if (nthreads <= 0) nt_req = omp_get_max_threads();
   if (omp_in_parallel()) nt_req = 1;  // no nested teams
 #endif
 
@@ -439,15 +440,15 @@ void minkowski_cpu(const T* images, int64_t N, int64_t ny, int64_t nx, const dou
   }
 }
 
-bool minkowski_cpu_simd(int enable) {
+bool minkowski_simd(int enable) {
   const bool had = use_avx2();
   if (enable >= 0) simd_allowed.store(enable != 0);
   return had;
 }
 
-template void minkowski_cpu<float>(const float*, int64_t, int64_t, int64_t, const double*, int,
-                                   double*, double*, double*, int);
-template void minkowski_cpu<double>(const double*, int64_t, int64_t, int64_t, const double*, int,
-                                    double*, double*, double*, int);
+template void minkowski<float>(const float*, int64_t, int64_t, int64_t, const double*, int,
+                               double*, double*, double*, int);
+template void minkowski<double>(const double*, int64_t, int64_t, int64_t, const double*, int,
+                                double*, double*, double*, int);
 
-}  // namespace forse
+}  // namespace forse::cpu

@@ -4,13 +4,10 @@
 #include <limits>
 #include <vector>
 
+#include "forse/config.hpp"
 #include "forse/cpu_api.hpp"
 #include "forse/gnomonic.hpp"
 #include "forse/interp.hpp"
-
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 namespace forse::cpu {
 namespace {
@@ -37,7 +34,7 @@ void project(const T* maps, int64_t k, int64_t stride_k, int64_t stride_p, int64
   std::vector<PatchFrame> frames(npatch);
   for (int64_t n = 0; n < npatch; ++n) frames[n] = make_frame(lon[n], lat[n]);
 #ifdef _OPENMP
-  const int nt = nthreads > 0 ? nthreads : omp_get_max_threads();
+  const int nt = thread_count(nthreads);
 #pragma omp parallel num_threads(nt)
 #endif
   {

@@ -8,12 +8,12 @@
 #include <string>
 
 #include "check.cuh"
+#include "forse/cuda_api.hpp"
 #include "forse/minkowski.hpp"
 
-namespace forse {
+namespace forse::cuda {
 
 namespace {
-using cuda::check;
 
 constexpr int kThreads = 256;
 constexpr int kWarps = kThreads / 32;
@@ -94,32 +94,30 @@ __global__ void finish_kernel(const double* __restrict__ partial, int64_t N, int
 
 }  // namespace
 
-int64_t minkowski_cuda_scratch(int64_t N, int64_t ny, int64_t nx, int nT) {
+int64_t minkowski_scratch(int64_t N, int64_t ny, int64_t nx, int nT) {
   (void)nx;
   return N * tiles_of(ny) * nT * 3 * static_cast<int64_t>(sizeof(double));
 }
 
-void minkowski_cuda(std::uintptr_t images, bool is_float32, int64_t N, int64_t ny, int64_t nx,
-                    std::uintptr_t u, int nT, std::uintptr_t out, std::uintptr_t scratch,
-                    std::uintptr_t stream) {
+template <typename T>
+void minkowski(const T* images, int64_t N, int64_t ny, int64_t nx, const double* u, int nT,
+               double* out, double* scratch, std::uintptr_t stream) {
   if (N <= 0 || nT <= 0) return;
   const int64_t tiles = tiles_of(ny);
   if (N > 65535) throw std::runtime_error("forse minkowski_cuda: more than 65535 images per call");
   auto s = reinterpret_cast<cudaStream_t>(stream);
   const dim3 grid(static_cast<unsigned>(tiles), static_cast<unsigned>(N));
-  auto* part = reinterpret_cast<double*>(scratch);
-  const auto* up = reinterpret_cast<const double*>(u);
-  if (is_float32)
-    partial_kernel<float><<<grid, kThreads, 0, s>>>(reinterpret_cast<const float*>(images), ny,
-                                                    nx, up, nT, part, tiles);
-  else
-    partial_kernel<double><<<grid, kThreads, 0, s>>>(reinterpret_cast<const double*>(images),
-                                                     ny, nx, up, nT, part, tiles);
+  partial_kernel<T><<<grid, kThreads, 0, s>>>(images, ny, nx, u, nT, scratch, tiles);
   check(cudaGetLastError(), "partial_kernel launch");
   const int64_t total = N * nT;
   finish_kernel<<<static_cast<unsigned>((total + 255) / 256), 256, 0, s>>>(
-      part, N, tiles, nT, reinterpret_cast<double*>(out));
+      scratch, N, tiles, nT, out);
   check(cudaGetLastError(), "finish_kernel launch");
 }
 
-}  // namespace forse
+template void minkowski<float>(const float*, int64_t, int64_t, int64_t, const double*, int,
+                               double*, double*, std::uintptr_t);
+template void minkowski<double>(const double*, int64_t, int64_t, int64_t, const double*, int,
+                                double*, double*, std::uintptr_t);
+
+}  // namespace forse::cuda

@@ -32,4 +32,15 @@ void backproject_gather(const T* patches, int64_t npatch, int64_t k, int npix, c
                         const double* warr, double taper_fraction, bool bicubic, bool nest,
                         bool pol, T* out, double* weights, int nthreads);
 
+// Minkowski functionals (minkowski_cpu.cpp): images (N, ny, nx) C-contiguous, thresholds u
+// sorted ascending (T >= 1, finite); writes raw v0, v1, v2 as (N, T) float64. Deterministic: the
+// work split depends only on the shapes, never on the thread count.
+template <typename T>
+void minkowski(const T* images, int64_t N, int64_t ny, int64_t nx, const double* u, int nT,
+               double* v0, double* v1, double* v2, int nthreads);
+
+// Whether minkowski uses its AVX2 path (when the CPU has AVX2); enable = 0/1 switches it off/on
+// for testing the portable path, -1 only asks. Returns the state before the call.
+bool minkowski_simd(int enable);
+
 }  // namespace forse::cpu

@@ -8,13 +8,7 @@
 #include <cmath>
 #include <cstdint>
 
-#ifndef FORSE_HD
-#ifdef __CUDACC__
-#define FORSE_HD __host__ __device__ inline
-#else
-#define FORSE_HD inline
-#endif
-#endif
+#include "config.hpp"
 
 namespace forse {
 

@@ -1,5 +1,7 @@
 // Minkowski functionals by marching squares: the per-cell pieces shared by the CPU and CUDA
 // kernels. The definition lives in forse/minkowski.py (_functionals_numpy); read it first.
+// The entry points are forse::cpu::minkowski (cpu_api.hpp) and forse::cuda::minkowski
+// (cuda_api.hpp).
 //
 // A cell has four corners in cyclic order c[0]=(x0,y0), c[1]=(x1,y0), c[2]=(x1,y1), c[3]=(x0,y1)
 // (x = column, y = row). Thresholds u are sorted ascending; the rank of a value v is the number
@@ -11,11 +13,7 @@
 #include <cmath>
 #include <cstdint>
 
-#if defined(__CUDACC__)
-#define FORSE_HD __host__ __device__ __forceinline__
-#else
-#define FORSE_HD inline
-#endif
+#include "config.hpp"
 
 namespace forse {
 namespace mink {
@@ -26,7 +24,7 @@ struct Corner {
   double P, G;
 };
 
-FORSE_HD Corner corner_terms(const double* c, int k) {
+FORSE_HD_FORCEINLINE Corner corner_terms(const double* c, int k) {
   const double e1 = 1.0 / (c[k] - c[(k + 1) & 3]);
   const double e2 = 1.0 / (c[k] - c[(k + 3) & 3]);
   return Corner{e1 * e2, sqrt(e1 * e1 + e2 * e2)};
@@ -39,7 +37,7 @@ struct CellValue {
   int euler4;
 };
 
-FORSE_HD CellValue cell_at(const double* c, double u) {
+FORSE_HD_FORCEINLINE CellValue cell_at(const double* c, double u) {
   int code = 0;
   for (int k = 0; k < 4; ++k) code |= (c[k] > u ? 1 : 0) << k;
   const int n = (code & 1) + ((code >> 1) & 1) + ((code >> 2) & 1) + ((code >> 3) & 1);
@@ -98,8 +96,12 @@ struct Accum {
 // Case tables by corner code (bit k set when corner k is above), packed 2 bits per code:
 // kind 0 = one corner above, 1 = one corner below, 2 = adjacent pair k, k+1 above, 3 = saddle
 // (codes 0 and 15 never reach them); corner = that k.
-FORSE_HD int case_kind(int code) { return static_cast<int>((0x16786C80u >> (2 * code)) & 3u); }
-FORSE_HD int case_corner(int code) { return static_cast<int>((0x069FD210u >> (2 * code)) & 3u); }
+FORSE_HD_FORCEINLINE int case_kind(int code) {
+  return static_cast<int>((0x16786C80u >> (2 * code)) & 3u);
+}
+FORSE_HD_FORCEINLINE int case_corner(int code) {
+  return static_cast<int>((0x069FD210u >> (2 * code)) & 3u);
+}
 
 // Edge-inverse form of cell_at for thresholds t in [lo, hi) of one cell (not all corners on one
 // side). c: corner values, r: corner ranks, E[k] = 1 / (c[k] - c[k+1]) (edge inverses shared
@@ -139,16 +141,4 @@ inline void cell_steps(const double* c, const int* r, const double* E, const dou
 }
 
 }  // namespace mink
-
-// CPU entry point (minkowski_cpu.cpp): images (N, ny, nx) C-contiguous, thresholds sorted
-// ascending (T >= 1, finite); writes raw v0, v1, v2 as (N, T) float64. Deterministic: the work
-// split depends only on the shapes, never on the thread count.
-template <class T>
-void minkowski_cpu(const T* images, int64_t N, int64_t ny, int64_t nx, const double* u, int nT,
-                   double* v0, double* v1, double* v2, int nthreads);
-
-// Whether the CPU kernel uses its AVX2 path (when the CPU has AVX2); enable = 0/1 switches it
-// off/on for testing the portable path, -1 only asks. Returns the state before the call.
-bool minkowski_cpu_simd(int enable);
-
 }  // namespace forse
