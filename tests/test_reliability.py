@@ -473,6 +473,8 @@ def _card_copy(tiny, tmp_path, **changes):
     (dict(fwhm_hr_arcmin=-1), "`fwhm_hr_arcmin` must be a positive number"),
     (dict(fwhm_hr_arcmin=float("nan")), "`fwhm_hr_arcmin` must be a positive number"),
     (dict(ell_range=[300, 1000]), "below the Nyquist multipole 180"),
+    (dict(format="forse-generator-card/2"), "'forse-generator-card/2', which this forse"),
+    (dict(format=3), "`format` is 3"),
 ])
 def test_broken_model_cards_are_refused_before_loading(tiny, tmp_path, sky64, changes, match):
     from forse.extend import model_cards
@@ -578,3 +580,13 @@ def test_interrupted_write_leaves_nothing_half_written(tmp_path, monkeypatch):
     monkeypatch.setattr(io, "_write_rows", interrupted)
     assert main(["sky", "-o", str(tmp_path / "a.fits"), "--nside", "16"]) == 130
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_card_of_another_format_is_refused_by_every_reader(tiny, tmp_path):
+    from forse.gan import load_generator
+    from forse.gan.models import load_card
+
+    model = _card_copy(tiny, tmp_path, format="forse-generator-card/2")
+    for read in (load_card, load_generator):
+        with pytest.raises(ValueError, match=r"\.json'.*forse-generator-card/2"):
+            read(model)

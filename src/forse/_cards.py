@@ -12,6 +12,8 @@ import numpy as np
 from ._checks import integer, positive
 
 BUNDLED = ("dust-T", "dust-Q", "dust-U", "dust-TQU")
+#: the card layout this version writes and reads; another major version is refused
+CARD_FORMAT = "forse-generator-card/1"
 #: the bundled models' amplitude range, for 3.75' pixels; other pixels scale it (a model trained
 #: on 15' pixels cannot see l = 1000: its Nyquist multipole is 720)
 ELL_RANGE, ELL_RANGE_PIXEL = (300.0, 1000.0), 3.75
@@ -46,7 +48,10 @@ def resolve_model_path(path_or_name) -> Path:
 def load_card(path_or_name) -> dict:
     """The model card (JSON beside the ``.keras`` file) of a bundled name or path; {} if none."""
     card_path = resolve_model_path(path_or_name).with_suffix(".json")
-    return json.loads(card_path.read_text()) if card_path.is_file() else {}
+    card = json.loads(card_path.read_text()) if card_path.is_file() else {}
+    if isinstance(card, dict) and _format_error(card):
+        raise ValueError(f"model card {str(card_path)!r}: {_format_error(card)}")
+    return card
 
 
 def checked_card(path_or_name) -> dict:
@@ -66,9 +71,30 @@ def checked_card(path_or_name) -> dict:
     return card
 
 
+def _major(fmt) -> tuple:
+    """("forse-generator-card", "1") of "forse-generator-card/1.2"; None when not such a name."""
+    if not isinstance(fmt, str) or fmt.count("/") != 1:
+        return None
+    name, version = fmt.split("/")
+    return name, version.split(".")[0]
+
+
+def _format_error(card: dict):
+    """Why this forse cannot read the card's layout, or None (a card without ``format`` is
+    read as the current one)."""
+    fmt = card.get("format", CARD_FORMAT)
+    if _major(fmt) == _major(CARD_FORMAT):
+        return None
+    return (f"`format` is {fmt!r}, which this forse (card format {CARD_FORMAT!r}) cannot read "
+            f"(written by forse {card.get('forse_version', '?')}): retrain the model with this "
+            "version or use the forse that wrote it")
+
+
 def _check(card: dict) -> None:
     if not isinstance(card, dict):
         raise ValueError("expected a JSON object")
+    if _format_error(card):
+        raise ValueError(_format_error(card))
     px = positive(card["pixel_arcmin"], "pixel_arcmin", hi=600.0)
     positive(card["fwhm_hr_arcmin"], "fwhm_hr_arcmin", hi=6000.0)
     positive(card.get("fwhm_lr_arcmin", 1.0), "fwhm_lr_arcmin", hi=6000.0)

@@ -16,9 +16,14 @@ from pathlib import Path
 import numpy as np
 
 from .._atomic import replacing, write_json
-from .._cards import BUNDLED, default_ell_range, load_card, resolve_model_path  # noqa: F401
+from .._cards import (  # noqa: F401
+    BUNDLED,
+    CARD_FORMAT,
+    default_ell_range,
+    load_card,
+    resolve_model_path,
+)
 
-CARD_FORMAT = "forse-generator-card/1"
 NOISE_AMPLITUDE = 0.1  # default ForSE+ input noise amplitude (in rescaled units)
 
 
