@@ -113,7 +113,7 @@ def main(argv=None):
 
         write_json(args.json, {"command": "python bench/ablation_gan.py " + " ".join(
             argv if argv is not None else sys.argv[1:]), "configs": results, "table": text},
-            indent=2, default=float)
+            indent=2)
 
 
 if __name__ == "__main__":

@@ -131,11 +131,11 @@ def main(argv=None):
         ss_out = (maps[0] - lrs[0]) ** 2
         res["seams"] = seam_check(ss_out, np.load(ss2_path))[0]
     os.unlink(ss2_path)
-    print(json.dumps(res, indent=1, default=float))
+    print(json.dumps(res, indent=1))
     if args.json:
         os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)
         with open(args.json, "w") as f:
-            json.dump(res, f, indent=1, default=float)
+            json.dump(res, f, indent=1)
 
 
 if __name__ == "__main__":

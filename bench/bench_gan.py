@@ -111,7 +111,7 @@ def main(argv=None):
     if args.json:
         from forse._atomic import write_json
 
-        write_json(args.json, res, indent=2, default=float)
+        write_json(args.json, res, indent=2)
     return res
 
 

@@ -262,7 +262,7 @@ def main(argv=None):
         os.makedirs(d, exist_ok=True)
         from forse._atomic import write_json
 
-        write_json(args.json, res, indent=2, default=float)
+        write_json(args.json, res, indent=2)
     return res
 
 

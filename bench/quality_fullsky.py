@@ -163,7 +163,7 @@ def main(argv=None):
     if args.json:
         from forse._atomic import write_json
 
-        write_json(args.json, res, indent=1, default=float)
+        write_json(args.json, res, indent=1)
     return res
 
 

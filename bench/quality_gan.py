@@ -135,7 +135,7 @@ def joint_main(args, gen, card, t0):
     if args.json:
         from forse._atomic import write_json
 
-        write_json(args.json, res, indent=2, default=float)
+        write_json(args.json, res, indent=2)
     return res
 
 
@@ -248,7 +248,7 @@ def main(argv=None):
     if args.json:
         from forse._atomic import write_json
 
-        write_json(args.json, res, indent=2, default=float)
+        write_json(args.json, res, indent=2)
     return res
 
 

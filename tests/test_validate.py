@@ -340,7 +340,7 @@ def test_demo_validates_on_a_held_out_sky(tmp_path, monkeypatch):
     the default sky seed is held out, a training seed warns through validate."""
     import forse.extend
 
-    def fake_extend(lr, *, timings=None, return_baseline=False, **kw):
+    def fake_extend(lr, options=None, *, timings=None, return_baseline=False, **kw):
         rng = np.random.default_rng(0)
         return (lr * (1 + 0.05 * rng.standard_normal(lr.shape)),
                 lr * (1 + 0.05 * rng.standard_normal(lr.shape)))

@@ -16,6 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 try:
     import fcntl
 except ImportError:  # pragma: no cover - not POSIX
@@ -120,6 +122,34 @@ def write_text(path, text: str, *, fsync: bool = False) -> Path:
     return Path(path)
 
 
+def json_default(o):
+    """The JSON encoder's fallback for what forse writes: numpy scalars and arrays, paths."""
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, os.PathLike):
+        return os.fspath(o)
+    raise TypeError(f"cannot write {type(o).__name__} to JSON")
+
+
+def jsonable(d):
+    """``d`` with numpy values as Python ones and non-finite floats as None (strict JSON)."""
+    if isinstance(d, dict):
+        return {k: jsonable(v) for k, v in d.items()}
+    if isinstance(d, (list, tuple)):
+        return [jsonable(v) for v in d]
+    if isinstance(d, np.ndarray):
+        return jsonable(d.tolist())
+    if isinstance(d, (np.floating, float)):
+        return None if not np.isfinite(d) else float(d)
+    if isinstance(d, np.integer):
+        return int(d)
+    return d
+
+
 def write_json(path, obj, *, fsync: bool = False, **dump_kwargs) -> Path:
-    """``json.dump(obj, **dump_kwargs)`` to ``path``, atomically, newline-terminated."""
+    """``json.dump(obj, **dump_kwargs)`` to ``path``, atomically, newline-terminated (numpy
+    values and paths encoded by ``json_default`` unless ``default`` is given)."""
+    dump_kwargs.setdefault("default", json_default)
     return write_text(path, json.dumps(obj, **dump_kwargs) + "\n", fsync=fsync)

@@ -19,6 +19,7 @@ def nside_of(npix_map: int, name: str = "m") -> int:
 
 
 UNSEEN = -1.6375e30  # healpy's hp.UNSEEN
+ARCMIN = np.pi / (180.0 * 60.0)  # one arcminute in radians
 
 
 def unseen(a) -> np.ndarray:
@@ -117,6 +118,13 @@ def nthreads(value, name: str = "nthreads") -> int:
     threads than cores only costs memory (and can abort the process in the OpenMP runtime)."""
     n = integer(value, name, 0)
     return min(n, available_cpus())
+
+
+def choice(value, name: str, choices):
+    """One of ``choices`` (names, and None where None is one)."""
+    if not (value is None or isinstance(value, str)) or value not in choices:
+        raise ValueError(f"{label(name)} must be one of {tuple(choices)}, got {value!r}")
+    return value
 
 
 def nside(value, name: str = "nside", lo: int = 1, hi: int = 2**13) -> int:

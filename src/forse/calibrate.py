@@ -25,6 +25,8 @@ from __future__ import annotations
 import healpy as hp
 import numpy as np
 
+from . import _checks
+
 __all__ = ["running_mean", "calibrate_alm", "decorrelate", "transfer_matrices"]
 
 SMOOTH_WIDTH = 0.05  # relative half-width of the running mean over multipoles
@@ -148,8 +150,7 @@ def calibrate_alm(alm, targets, *, mode="spectra", handover=None, width=SMOOTH_W
     if scalar != (t.ndim == 1) or (not scalar and (a.shape[0] != 3 or t.shape[0] != 4)):
         raise ValueError(f"`alm` {a.shape} and `targets` {t.shape} must be (nalm,) and (L,), or "
                          "(3, nalm) T, E, B and (4, L) TT, EE, BB, TE")
-    if mode not in MODES:
-        raise ValueError(f"`mode` must be one of {MODES}, got {mode!r}")
+    _checks.choice(mode, "mode", MODES)
     if a.shape[-1] != hp.Alm.getsize(lmax):
         raise ValueError(f"`alm` has {a.shape[-1]} coefficients, expected "
                          f"{hp.Alm.getsize(lmax)} for lmax {lmax} (the length of `targets` - 1)")

@@ -342,9 +342,7 @@ NU_MAX = 3.0
 
 
 def _variant(variant):
-    if variant not in VARIANTS:
-        raise ValueError(f"`variant` must be one of {VARIANTS}, got {variant!r}")
-    return variant
+    return _checks.choice(variant, "variant", VARIANTS)
 
 
 def thresholds(variant="nu", n_thresholds=N_THRESHOLDS):

@@ -26,7 +26,7 @@ import warnings
 
 import numpy as np
 
-from ._checks import float_array, positive
+from ._checks import ARCMIN, float_array, positive
 
 __all__ = ["rescale", "rescale_back", "to_physical"]
 
@@ -197,7 +197,7 @@ def _ell_edges(n: int, pixel_arcmin: float, ell_range) -> np.ndarray:
     if r.shape != (2,) or not np.all(np.isfinite(r)) or not 0 <= r[0] < r[1]:
         raise ValueError(f"`ell_range` must be two increasing non-negative multipoles, "
                          f"got {ell_range!r}")
-    pix = pixel_arcmin * np.pi / (180.0 * 60.0)
+    pix = pixel_arcmin * ARCMIN
     l_fund = 2.0 * np.pi / (n * pix)
     l_nyq = np.pi / pix
     if r[1] - r[0] < l_fund or r[1] > l_nyq:

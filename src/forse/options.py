@@ -40,12 +40,10 @@ class ExtendOptions:
     def check(self) -> ExtendOptions:
         """Every option's type and range, before any map is touched; returns self."""
         _checks.positive(self.input_fwhm_arcmin, "input_fwhm_arcmin")
-        for name, value, allowed in (("pol_mode", self.pol_mode, POL_MODES),
-                                     ("layout", self.layout, LAYOUTS),
-                                     ("calibrate", self.calibrate, CALIBRATIONS),
-                                     ("blend", self.blend, BLENDS)):
-            if value not in allowed:
-                raise ValueError(f"`{name}` must be one of {allowed}, got {value!r}")
+        _checks.choice(self.pol_mode, "pol_mode", POL_MODES)
+        _checks.choice(self.layout, "layout", LAYOUTS)
+        _checks.choice(self.calibrate, "calibrate", CALIBRATIONS)
+        _checks.choice(self.blend, "blend", BLENDS)
         if not float(self.blend_power) >= 1.0:
             raise ValueError(f"`blend_power` must be >= 1, got {self.blend_power!r}")
         _checks.integer(self.batch_size, "batch_size", 1, 4096)

@@ -40,8 +40,8 @@ import healpy as hp
 import numpy as np
 
 from . import _checks, _dispatch
+from ._checks import ARCMIN
 
-ARCMIN = np.pi / (180.0 * 60.0)
 UNSEEN = hp.UNSEEN
 _PROJ_INTERP = ("bilinear", "nearest")
 _BACK_INTERP = ("bicubic", "bilinear")
@@ -126,16 +126,10 @@ def _check_pixel(pixel_arcmin, npix):
 
 
 def _check_nside(nside):
-    if (isinstance(nside, (bool, np.bool_)) or not isinstance(nside, (int, np.integer))
-            or nside < 1 or nside & (nside - 1) or nside > 2**29):
-        raise ValueError(f"`nside` must be a power of two between 1 and 2**29, got {nside!r}")
-    return int(nside)
+    return _checks.nside(nside, "nside", hi=2**29)
 
 
-def _check_choice(value, name, choices):
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"`{name}` must be one of {choices}, got {value!r}")
-    return value
+_check_choice = _checks.choice
 
 
 def _check_pol_stack(k, pol, name):

@@ -41,7 +41,7 @@ from __future__ import annotations
 import healpy as hp
 import numpy as np
 
-from . import sht
+from . import _checks, sht
 from ._checks import positive
 from .smoothing import ARCMIN, FWHM_TO_SIGMA, beam_lmax, gaussian_alm
 
@@ -55,10 +55,7 @@ SKY_STREAM = 0x5C1  # random stream of the sky, distinct from the Gaussian basel
 
 
 def _check_nside(nside):
-    n = int(nside)
-    if n != nside or n < 1 or n & (n - 1):
-        raise ValueError(f"`nside` must be a positive power of two, got {nside!r}")
-    return n
+    return _checks.nside(nside, "nside")
 
 
 def _check_stokes(stokes):

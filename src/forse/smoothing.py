@@ -24,12 +24,11 @@ import healpy as hp
 import numpy as np
 
 from . import sht
-from ._checks import bad_mask, nside_of, positive
+from ._checks import ARCMIN, bad_mask, nside_of, positive
 
 __all__ = ["beam_lmax", "smooth", "resmooth", "gaussian_small_scales", "fit_power_law", "gaussian_alm",
            "default_ell_fit", "default_ell_transition", "spectral_model", "SpectralModel"]
 
-ARCMIN = np.pi / (180.0 * 60.0)
 FWHM_TO_SIGMA = 1.0 / np.sqrt(8.0 * np.log(2.0))
 BASELINE_STREAM = 0x6A055  # random stream of the Gaussian baseline, distinct from forse.sky's
 

@@ -21,10 +21,8 @@ import numpy as np
 import scipy.fft
 
 from . import sht
-from ._checks import bad_mask, float_array, nside_of, positive
+from ._checks import ARCMIN, bad_mask, float_array, nside_of, positive
 from ._dispatch import nthreads
-
-ARCMIN = np.pi / (180.0 * 60.0)
 
 __all__ = [
     "flat_power_spectrum", "default_ell_edges", "taper_window",

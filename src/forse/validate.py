@@ -40,12 +40,11 @@ import warnings
 import numpy as np
 
 from . import _checks, sht, spectra
-from ._atomic import write_json
+from ._atomic import jsonable, write_json
 from ._cards import BUNDLED as BUNDLED_MODELS
-from ._checks import nside_of, positive
+from ._checks import ARCMIN, nside_of, positive
 from ._pixels import parents
 
-ARCMIN = np.pi / (180.0 * 60.0)
 FIELDS = ("T", "Q", "U")
 
 HEADLINE_ELL = ((30, 100), (100, 300), (300, 1000), (1000, 2000))
@@ -377,22 +376,8 @@ def _binned(cl, edges):
     return out
 
 
-def _tolist(d):
-    if isinstance(d, dict):
-        return {k: _tolist(v) for k, v in d.items()}
-    if isinstance(d, (list, tuple)):
-        return [_tolist(v) for v in d]
-    if isinstance(d, np.ndarray):
-        return _tolist(d.tolist())
-    if isinstance(d, (np.floating, float)):
-        return None if not np.isfinite(d) else float(d)
-    if isinstance(d, np.integer):
-        return int(d)
-    return d
-
-
 def _write_json(path, obj):
-    write_json(path, _tolist(obj), indent=1, allow_nan=False)
+    write_json(path, jsonable(obj), indent=1, allow_nan=False)
 
 
 # ----------------------------------------------------------------------------- headline
@@ -826,7 +811,7 @@ def validate(map, reference=None, baseline=None, mask=None, out_dir=None, *, low
     }
     summary["headline"] = _headline(summary, full, hp_filter)
     summary["timings_s"]["total"] = round(time.perf_counter() - t0, 3)
-    summary = Summary(_tolist(summary))
+    summary = Summary(jsonable(summary))
     if out_dir is not None:
         os.makedirs(out_dir, exist_ok=True)
         if figures:

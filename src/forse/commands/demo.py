@@ -142,7 +142,7 @@ def _run(args):
     summary["timings_s"] = {k: round(v, 2) for k, v in t.items()}
     summary["stage_peak_gb"] = {k: round(v, 2) for k, v in t.peaks.items()}
     summary["wall_s"] = round(time.perf_counter() - t0, 2)
-    write_json(os.path.join(args.output, "demo.json"), summary, indent=1, default=float)
+    write_json(os.path.join(args.output, "demo.json"), summary, indent=1)
     say("timing:\n" + t.table())
     wrote = [path] + [os.path.join(args.output, f) for f in
                       (["report.html", "summary.json"] * (not args.no_validate) + ["demo.json"])]

@@ -53,16 +53,8 @@ def clean_temporaries(folder) -> None:
             shutil.rmtree(p, ignore_errors=True)
 
 
-def _plain(o):
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, np.generic):
-        return o.item()
-    return str(o)
-
-
 def _write_json(path: Path, obj) -> None:
-    write_json(path, obj, fsync=True, indent=2, sort_keys=True, default=_plain)
+    write_json(path, obj, fsync=True, indent=2, sort_keys=True)
 
 
 def save(folder, step: int, arrays: dict, meta: dict) -> Path:

@@ -27,12 +27,6 @@ from .._cards import (  # noqa: F401
 NOISE_AMPLITUDE = 0.1  # default ForSE+ input noise amplitude (in rescaled units)
 
 
-def _rescale(x, robust=True, percentiles=(0.5, 99.5)):
-    from ..normalize import rescale
-
-    return rescale(x, robust=robust, percentiles=tuple(percentiles))[0]
-
-
 def add_input_noise(x, amplitude: float, rng: np.random.Generator) -> np.ndarray:
     """ForSE+ noise: ``x + U[-amplitude, amplitude]`` per pixel, then min-max rescaled to [-1, 1]
     again (per patch). ``x`` is ``(..., n, n)`` already in [-1, 1]; NaN pixels stay NaN."""
@@ -41,22 +35,14 @@ def add_input_noise(x, amplitude: float, rng: np.random.Generator) -> np.ndarray
     x = np.asarray(x, dtype=np.float32)
     if amplitude == 0:
         return x
+    from ..normalize import rescale
+
     noisy = x + rng.uniform(-amplitude, amplitude, size=x.shape).astype(np.float32)
-    return _rescale(noisy, robust=False)
+    return rescale(noisy, robust=False)[0]
 
 
 def _atomic_json(path: Path, obj) -> None:
-    write_json(path, obj, indent=2, sort_keys=True, default=_json_default)
-
-
-def _json_default(o):
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    if isinstance(o, (np.floating,)):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    raise TypeError(f"cannot write {type(o).__name__} to JSON")
+    write_json(path, obj, indent=2, sort_keys=True)
 
 
 def make_card(*, name, patch_size, pixel_arcmin, fwhm_hr_arcmin, fwhm_lr_arcmin, input_stokes,

@@ -32,7 +32,7 @@ import numpy as np
 
 from .._checks import file_name, seed
 from . import checkpoints
-from .models import add_input_noise, make_card, save_generator
+from .models import Generator, add_input_noise, make_card, save_generator
 
 JOINT = "TQU"  # the joint generator's stokes: T, Q, U small scales from T, Q, U inputs
 LOG_FIELDS = ("step", "d_loss", "g_loss", "v0", "v1", "v2", "score", "seconds")
@@ -318,7 +318,7 @@ class Trainer:
         self.step = 0
         self._d_update = tf.function(self._d_update_py, jit_compile=cfg.jit_compile)
         self._g_update = tf.function(self._g_update_py, jit_compile=cfg.jit_compile)
-        self._predict = tf.function(lambda t: self.G(t, training=False), reduce_retracing=True)
+        self._gen = Generator(self.G)  # the one inference loop (forse.gan.models)
 
     # -- updates
     def _bce(self, labels, logits):
@@ -392,14 +392,9 @@ class Trainer:
 
     def predict(self, x, batch_size=8):
         """Generator output for ``(N, n, n)`` (one channel) or ``(N, n, n, 3)`` inputs."""
-        import tensorflow as tf
-
-        one = x.ndim == 3
-        xc = x[..., None] if one else x
-        out = np.empty(xc.shape, np.float32)
-        for i in range(0, len(x), batch_size):
-            out[i:i + batch_size] = self._predict(tf.constant(xc[i:i + batch_size]))
-        return out[..., 0] if one else out
+        if x.ndim == 3:
+            return self._gen.predict(x, batch_size)
+        return np.moveaxis(self._gen.predict(np.moveaxis(x, -1, 1), batch_size), 1, -1)
 
     # -- state
     def _groups(self):
