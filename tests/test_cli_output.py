@@ -124,3 +124,24 @@ def test_extend_unit_and_header(extend_input, tmp_path):
                         tmp_path / "x.fits", *map(str, opts), "--unit", "MJy/sr"],
                        capture_output=True, text=True)
     assert r.returncode == 2 and "--freq" in r.stderr
+
+
+def test_flags_are_spelled_alike_across_commands():
+    """-o/--output, --quiet (with its old --no-progress spelling) and --backend mean the same in
+    every command that has them."""
+    import argparse
+
+    from forse.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    flags = {name: {s for a in p._actions for s in a.option_strings}
+             for name, p in sub.choices.items()}
+    for name in ("extend", "demo", "validate", "training-set", "train"):
+        assert {"--quiet", "-o", "--output"} <= flags[name], name
+    for name in ("validate", "train"):
+        assert "--no-progress" in flags[name], name  # the old spelling still works
+    for name in ("extend", "demo", "validate", "training-set"):
+        assert "--backend" in flags[name], name
+    assert "--out-dir" in flags["validate"]
+    args = sub.choices["validate"].parse_args(["m.fits", "--out-dir", "d", "--no-progress"])
+    assert args.output == "d" and args.quiet

@@ -15,6 +15,8 @@ import time
 
 import numpy as np
 
+from . import _flags
+
 DEFAULT_SEED = 1  # not in forse.validate.training_sky_seeds() of the bundled models (tested)
 
 EXAMPLE = """example:
@@ -51,7 +53,8 @@ def register(sub, name):
                         "generator with the large-scale angle (p-angle)")
     p.add_argument("--no-validate", action="store_true", help="skip the validation report")
     p.add_argument("--overwrite", action="store_true", help="reuse a non-empty output folder")
-    p.add_argument("--quiet", action="store_true")
+    _flags.quiet(p)
+    _flags.backend(p)
     return p
 
 
@@ -111,7 +114,7 @@ def _run(args):
         truth = truth.astype(np.float32)
     say(f"synthetic {args.stokes} sky at Nside {args.nside} ready ({t['sky'] + t['smooth']:.1f} s)")
     opts = ExtendOptions(input_fwhm_arcmin=args.input_fwhm, nside_out=args.nside,
-                         seed=args.seed, pol_mode=args.pol_mode)
+                         seed=args.seed, pol_mode=args.pol_mode, backend=args.backend)
     out, baseline = extend(lr, opts, progress=not args.quiet, timings=t, comm=None,
                            return_baseline=True)
     with t("write"):
@@ -134,7 +137,8 @@ def _run(args):
             summary["validation"] = validate(out, reference=truth, baseline=baseline, lowres=lr,
                                              fwhm_lr_arcmin=args.input_fwhm, out_dir=args.output,
                                              lmax=min(3 * args.nside - 1, 1536),
-                                             progress=not args.quiet, reference_seed=args.seed)
+                                             progress=not args.quiet, reference_seed=args.seed,
+                                             backend=args.backend)
         h = summary["validation"]["headline"]
         if h.get("n_rows"):
             say(f"forse closer to the truth than the Gaussian baseline on {h['n_better']} of "

@@ -6,6 +6,8 @@ import os
 
 import numpy as np
 
+from . import _flags
+
 EXAMPLE = """example:
   forse extend dust_80arcmin.fits -o dust_12arcmin.fits --seed 1
   forse extend dust_TQU_80arcmin.fits -o dust.fits --realizations 10 --pol-mode p-angle
@@ -66,7 +68,8 @@ def register(sub, name):
     p.add_argument("--float64", action="store_true",
                    help="write float64 maps (default float32, as healpy: half the size)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
-    p.add_argument("--quiet", action="store_true", help="no progress bar or timing table")
+    _flags.quiet(p)
+    _flags.backend(p)
     return p
 
 
@@ -136,7 +139,8 @@ def run(args):
                          model=args.model, layout=args.layout, size_deg=args.size,
                          overlap_deg=args.overlap, stochastic=not args.deterministic,
                          pol_mode=args.pol_mode, batch_size=args.batch_size, blend=args.blend,
-                         calibrate=None if args.calibration == "none" else args.calibration)
+                         calibrate=None if args.calibration == "none" else args.calibration,
+                         backend=args.backend)
     t = Timings()
     with t("read"):
         maps, header = io.read_map(args.input)

@@ -6,6 +6,8 @@ import shlex
 import sys
 from pathlib import Path
 
+from . import _flags
+
 
 def register(subparsers, name):
     p = subparsers.add_parser(
@@ -20,7 +22,9 @@ def register(subparsers, name):
                "train tsTQU runs/TQU --steps 6000 --input-stokes TQU --target-stokes TQU "
                "--spectrum-weight 0.2 --val-patches 50 --name dust-TQU")
     p.add_argument("data", help="training-set folder (train.h5, validation.h5, test.h5)")
-    p.add_argument("out", help="output folder (checkpoints, log.csv, loss.png, NAME.keras)")
+    p.add_argument("out", nargs="?", metavar="OUT",
+                   help="output folder (checkpoints, log.csv, loss.png, NAME.keras); or -o")
+    p.add_argument("-o", "--output", help="the output folder, as the other commands take it")
     p.add_argument("--steps", type=int, default=None, help="total training steps (default 2000; "
                    "with --resume: train up to this many)")
     p.add_argument("--patch-size", type=int, default=64, help="training crop side in pixels "
@@ -64,7 +68,7 @@ def register(subparsers, name):
                    "OUT with its saved settings (only --steps may change)")
     p.add_argument("--overwrite", action="store_true", help="start again in an OUT that has "
                    "checkpoints")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _flags.quiet(p, "no progress bar")
     p.set_defaults(_defaults={a.dest: a.default for a in p._actions})
     return p
 
@@ -160,6 +164,11 @@ def check(args):
     anything is written."""
     from .. import _checks as c
 
+    if args.out is not None and args.output is not None and args.out != args.output:
+        raise ValueError(f"OUT {args.out!r} and --output {args.output!r} name two folders: give one")
+    args.out = args.out if args.out is not None else args.output
+    if args.out is None:
+        raise ValueError("no output folder: give OUT (forse train DATA OUT) or -o/--output")
     _check_numbers(args)
     out = Path(args.out)
     c.output_folder(out, "OUT", overwrite=True)  # not a file, inside a writable folder
@@ -199,7 +208,7 @@ def run(args):
         if len(sys.argv) > 1 and sys.argv[1] == "train" else None
     summary = train(args.data, args.out, cfg, resume=args.resume, overwrite=args.overwrite,
                     steps=args.steps,
-                    progress=not args.no_progress, command=command)
+                    progress=not args.quiet, command=command)
     print(json.dumps(summary, indent=2))
     model = Path(summary["model"])
     print(f"wrote {model}, {model.with_suffix('.json')}, {Path(args.out) / 'summary.json'}, "

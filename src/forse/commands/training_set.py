@@ -4,6 +4,8 @@ with the ForSE target T_hr / T_lr and the Gaussian-baseline patch. Without --inp
 built-in synthetic dust sky is used (--nside, --seed)."""
 from __future__ import annotations
 
+from . import _flags
+
 EXAMPLE = """examples:
   forse training-set -o ts/ --nside 2048 -n 1000                  # synthetic sky, 320^2 at 3.75'
   forse training-set -o ts64/ --nside 2048 -n 5000 --npix 64      # 4 deg patches
@@ -50,9 +52,9 @@ def register(sub, name):
     p.add_argument("--bmin", type=float, default=10.0, metavar="DEG", help="|b| cut (10)")
     p.add_argument("--npy", action="store_true",
                    help="also export each split to ForSE's (2, N, npix, npix) .npy layout")
-    p.add_argument("--backend", choices=("auto", "numpy", "cpu", "cuda"), default="auto")
+    _flags.backend(p)
     p.add_argument("--overwrite", action="store_true", help="replace existing files")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _flags.quiet(p, "no progress bar")
     return p
 
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 
+from . import _flags
+
 
 def register(subparsers, name):
     p = subparsers.add_parser(
@@ -15,7 +17,8 @@ def register(subparsers, name):
     p.add_argument("--baseline", help="'gaussian' (built from MAP smoothed to --fwhm-lr) or a FITS map")
     p.add_argument("--mask", help="FITS mask (1 = use): selects validation patches, masks spectra")
     p.add_argument("--lowres", help="the low-resolution input map (default: MAP smoothed to --fwhm-lr)")
-    p.add_argument("-o", "--out-dir", required=True, help="output folder")
+    p.add_argument("-o", "--output", "--out-dir", dest="output", required=True,
+                   help="output folder (summary.json, report.html)")
     p.add_argument("--stokes", choices=["T", "TQU"], help="fields to validate (default: all of MAP)")
     p.add_argument("--fwhm-lr", type=float, default=80.0, help="low-resolution beam, arcmin (80)")
     p.add_argument("--fwhm-hr", type=float, default=12.0, help="map beam, arcmin (12)")
@@ -33,7 +36,8 @@ def register(subparsers, name):
                    help="synthetic-sky seed of --reference (default: its SEED header, written by "
                         "`forse sky`); a seed the bundled models were trained on gives a warning")
     p.add_argument("--no-figures", action="store_true", help="write summary.json only")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _flags.quiet(p, "no progress bar")
+    _flags.backend(p)
     p.add_argument("--overwrite", action="store_true", help="reuse a non-empty output folder")
     return p
 
@@ -95,7 +99,7 @@ def check(args):
         pts = _pairs(args.patches, "patches")
         patches = ([p[0] for p in pts], [p[1] for p in pts])
     seam = _tiling(args.seam_tiling)
-    c.output_folder(args.out_dir, "--out-dir", overwrite=args.overwrite, nbytes=2**24)
+    c.output_folder(args.output, "--output (--out-dir)", overwrite=args.overwrite, nbytes=2**24)
     return patches, seam
 
 
@@ -121,21 +125,21 @@ def run(args):
     if ref_seed is None and args.reference:
         ref_seed = _header_seed(args.reference)
     s = validate(args.map, reference=args.reference, baseline=args.baseline, mask=args.mask,
-                 out_dir=args.out_dir, lowres=args.lowres, stokes=args.stokes,
+                 out_dir=args.output, lowres=args.lowres, stokes=args.stokes,
                  fwhm_lr_arcmin=args.fwhm_lr, fwhm_hr_arcmin=args.fwhm_hr, patches=patches,
                  npix=args.npix, pixel_arcmin=args.pixel_arcmin, lmax=args.lmax,
                  apodize_deg=args.apodize_deg, seam_tiling=seam, seed=args.seed,
-                 figures=not args.no_figures, progress=not args.no_progress,
-                 reference_seed=ref_seed)
+                 figures=not args.no_figures, progress=not args.quiet,
+                 reference_seed=ref_seed, backend=args.backend)
     h = s["headline"]
-    print(json.dumps({"out_dir": args.out_dir, "overlap": s["minkowski"]["overlap"],
+    print(json.dumps({"out_dir": args.output, "overlap": s["minkowski"]["overlap"],
                       "ceiling": s["minkowski"]["ceiling"], "held_out": s["held_out"],
                       "better_than_baseline": f"{h['n_better']} of {h['n_rows']}",
                       "patches_used": s["patches"]["n_used"],
                       "time_s": s["timings_s"]["total"]}, indent=1))
-    if args.out_dir is not None:
+    if args.output is not None:
         import os
 
         wrote = ["report.html"] * (not args.no_figures) + ["summary.json"]
-        print("wrote " + ", ".join(os.path.join(args.out_dir, w) for w in wrote))
+        print("wrote " + ", ".join(os.path.join(args.output, w) for w in wrote))
     return 0
