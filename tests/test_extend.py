@@ -249,10 +249,9 @@ def test_joint_mode_keeps_the_generated_qu_balance(sky, tiny_models):
     from forse.projection import healpix_to_patches
     lr = healpix_to_patches(sky, [30.0, 200.0], [40.0, -50.0], 20, PX, pol=True)
     gauss = lr * 1.01 + 0.001 * np.random.default_rng(0).standard_normal(lr.shape)
-    opts = {"pixel_arcmin": PX, "robust": True, "ell_range": (90, 144)}
     joint = load_generator(tiny_models.replace("-T", "-TQU"))
     t_amp = ext._t_amplitude(lr[:, 0])
-    q, u = ext._joint_qu(joint, lr, gauss, lr, t_amp, opts, ext.Timings())
+    q, u = joint.small_scales(joint.run(joint.inputs(lr)), lr, gauss, t_amp).transpose(1, 0, 2, 3)
     g = joint.predict(joint_inputs(lr))
     for k in range(2):
         dq, du = g[k, 1] * t_amp[k], g[k, 2] * t_amp[k]
@@ -362,9 +361,13 @@ def test_one_options_object_for_extend_and_its_header(sky, tiny_models):
                          pol_mode="ratio")
     a = ext.extend(sky, opts, progress=False, comm=None)
     b = run(sky, tiny_models, seed=4, pol_mode="ratio")  # the same run from keywords
-    np.testing.assert_array_equal(a, b)
+    # not bitwise: numpy's SIMD sums round by the arrays' memory alignment, which differs from
+    # run to run in one process (~1e-12 relative after the harmonic calibration)
+    tol = dict(rtol=1e-10, atol=1e-10 * np.abs(a).max())
+    np.testing.assert_allclose(a, b, **tol)
     c = ext.extend(sky, opts, seed=5, progress=False, comm=None)  # a keyword overrides
-    np.testing.assert_array_equal(c, run(sky, tiny_models, seed=5, pol_mode="ratio"))
+    np.testing.assert_allclose(c, run(sky, tiny_models, seed=5, pol_mode="ratio"), **tol)
+    assert np.abs(c - a).max() > 1e-3 * np.abs(a).max()
     assert opts.seed == 4  # frozen: the override made a new object
     head = ext.output_header(dataclasses.replace(opts, seed=5), stokes="TQU")
     assert head["SEED"] == 5 and head["POLMODE"] == "ratio" and head["OUTNSIDE"] == NSIDE

@@ -217,3 +217,28 @@ def test_metrics_module_is_forse_minkowski():
     from forse.gan import metrics
 
     assert metrics.minkowski_overlap is minkowski.score and metrics.ceiling is minkowski.ceiling
+
+
+def test_generator_seam_follows_its_card(saved):
+    """inputs / run / small_scales: rescaling, noise and normalization as the card says."""
+    from forse.gan import load_generator
+    from forse.normalize import rescale, to_physical
+
+    gen = load_generator(saved[0])
+    rng = np.random.default_rng()
+    n = 32
+    lr = np.exp(0.1 * rng.standard_normal((3, n, n))) + 1.0
+    norm = gen.normalization
+    assert set(norm) == {"robust", "percentiles", "ell_range"}
+    x = gen.inputs(lr)
+    np.testing.assert_array_equal(x, rescale(lr, robust=norm["robust"],
+                                             percentiles=norm["percentiles"])[0])
+    seeds = [[7, i] for i in range(3)]
+    g = gen.run(x, seeds, True)
+    np.testing.assert_array_equal(g, gen.run(x, seeds, True))  # per-patch entropy
+    np.testing.assert_array_equal(g[1:], gen.run(x[1:], seeds[1:], True))  # not batch-bound
+    gauss = lr * (1 + 0.01 * rng.standard_normal(lr.shape))
+    ss = gen.small_scales(g, lr, gauss, lr)
+    want = to_physical(g, lr, gauss, lr_amplitude=lr, pixel_arcmin=gen.card["pixel_arcmin"],
+                       robust=norm["robust"], ell_range=norm["ell_range"]) - lr
+    np.testing.assert_array_equal(ss, want)

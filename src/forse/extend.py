@@ -289,49 +289,35 @@ def _calibrated_alm(ss, model, pol, calibrate):
     return alm
 
 
-def _generate(gen, x, seeds, stochastic):
-    """Generator output for rescaled patches ``x``; patch i's ForSE+ noise is drawn from its own
-    seed ``seeds[i]``, so a realization does not depend on batch sizes or MPI ranks."""
-    from . import gan
-
-    if stochastic is None:
-        stochastic = bool(gen.card.get("stochastic", False))
-    if stochastic:
-        amp = float(gen.card.get("noise_amplitude", 0.1))
-        x = np.stack([gan.add_input_noise(xi, amp, np.random.default_rng(s))
-                      for xi, s in zip(x, seeds)])
-    # one network call per tile batch: 45 patches/s at 16 against 38 at 8 (320^2, width 0.25,
-    # 2 cores; XLA was slower, 28/s)
-    return gan.generate(gen, x, stochastic=False, batch_size=max(1, len(x)))
-
-
-def _small_scales(gens, lr, gauss, sharp, card, seed, stochastic, pol_mode, timings):
+def _small_scales(gens, lr, gauss, sharp, seed, stochastic, pol_mode, timings):
     """Generated small-scale patches for one batch, in physical units, relative to ``sharp``.
 
+    gens: ``forse.gan.Generator`` by role ("T", "Q", "U", "TQU"); each rescales its inputs and
+    normalizes its outputs as its own card says (``inputs``, ``run``, ``small_scales``).
     seed: one entropy list per patch ([seed, patch index]).
     lr, gauss, sharp: (B, k, n, n) with k = 1 (T), 2 (Q, U in the patch frame) or 3 (T, Q, U,
-    ``pol_mode="ratio"``). ``lr`` is the generator's input (the map at the input beam);
-    ``sharp`` the output's large scales (the input deconvolved to the output beam): the small
-    scales are the generated ratio times it, so that they are largest where the input's own
-    finest resolved structure is (a dust clump brings its small scales with it)."""
-    from .normalize import rescale, to_physical
-
-    norm = card.get("normalization", {})
-    opts = {"pixel_arcmin": card["pixel_arcmin"], "robust": norm.get("robust", True),
-            "ell_range": tuple(norm.get("ell_range", (300, 1000)))}
-    if lr.shape[1] != 2:  # T, or T, Q, U with the T ratio applied to Q and U
+    ``pol_mode="ratio"`` or ``"joint"``). ``lr`` is the generator's input (the map at the input
+    beam); ``sharp`` the output's large scales (the input deconvolved to the output beam): the
+    small scales are the generated ratio times it, so that they are largest where the input's
+    own finest resolved structure is (a dust clump brings its small scales with it)."""
+    if lr.shape[1] != 2:  # T, or T, Q, U
+        gen = gens["T"]
         with timings("infer"):
-            x, _, _ = rescale(lr[:, 0], robust=opts["robust"])
-            g = _generate(gens["T"], x, seed, stochastic)
+            x = gen.inputs(lr[:, 0])
+            g = gen.run(x, seed, stochastic)
         with timings("normalize"):
             t = sharp[:, 0]
             t_amp = _t_amplitude(t)
-            dt = to_physical(g, t, gauss[:, 0], lr_amplitude=t_amp, **opts) - t
+            dt = gen.small_scales(g, t, gauss[:, 0], t_amp)
         if lr.shape[1] == 1:
             return dt[:, None]
-        if pol_mode == "joint":
-            q, u = _joint_qu(gens["TQU"], lr, gauss, sharp, t_amp, opts, timings, t_scaled=x)
-            return np.stack([dt, q, u], axis=1)
+        if pol_mode == "joint":  # Q, U of the joint generator, T of the T generator
+            joint = gens["TQU"]
+            with timings("infer"):
+                g = joint.run(joint.inputs(lr, t_scaled=x), None, False)
+            with timings("normalize"):
+                qu = joint.small_scales(g, sharp, gauss, t_amp)
+            return np.concatenate([dt[:, None], qu], axis=1)
         # polarization fraction and angle taken smooth below the input's resolution:
         # Q + iU = (Q_L + i U_L) * HR / T_L, the intensity's small-scale ratio for all three
         frac = dt / t_amp
@@ -341,21 +327,20 @@ def _small_scales(gens, lr, gauss, sharp, card, seed, stochastic, pol_mode, timi
     if pol_mode == "qu":
         out = []
         for k, name in ((0, "Q"), (1, "U")):
+            gen = gens[name]
             with timings("infer"):
-                x, _, _ = rescale(lr[:, k])
-                g = _generate(gens[name], x, [s + [k + 1] for s in seed], stochastic)
+                g = gen.run(gen.inputs(lr[:, k]), [s + [k + 1] for s in seed], stochastic)
             with timings("normalize"):
                 # Q crosses zero: modulate by the (positive) local large-scale P instead
-                hr = to_physical(g, sharp[:, k], gauss[:, k], lr_amplitude=amp, **opts)
-            out.append(hr - sharp[:, k])
+                out.append(gen.small_scales(g, sharp[:, k], gauss[:, k], amp))
         return np.stack(out, axis=1)
     # p-angle: small scales of P from the T generator, angle from the large scales
+    gen = gens["T"]
     pg = np.sqrt(gauss[:, 0] ** 2 + gauss[:, 1] ** 2)
     with timings("infer"):
-        x, _, _ = rescale(np.sqrt(lr[:, 0] ** 2 + lr[:, 1] ** 2) + 1e-12)
-        g = _generate(gens["T"], x, seed, stochastic)
+        g = gen.run(gen.inputs(np.sqrt(lr[:, 0] ** 2 + lr[:, 1] ** 2) + 1e-12), seed, stochastic)
     with timings("normalize"):
-        dp = to_physical(g, amp, pg, **opts) - amp
+        dp = gen.small_scales(g, amp, pg, None)
     c2, s2 = q / amp, u / amp
     return np.stack([dp * c2, dp * s2], axis=1)
 
@@ -365,23 +350,6 @@ def _t_amplitude(t):
     ratio HR/LR needs LR > 0)."""
     floor = 1e-3 * np.nanmedian(np.abs(t), axis=(-2, -1), keepdims=True)
     return np.maximum(t, floor)
-
-
-def _joint_qu(gen, lr, gauss, sharp, t_amp, opts, timings, t_scaled=None):
-    """The joint generator's Q, U small scales for one batch of (B, 3, n, n) T, Q, U patches
-    (patch frame), relative to ``sharp``; ``t_amp`` the modulating intensity; ``t_scaled`` the
-    T input already rescaled for the T generator (the same rescaling)."""
-    from .gan.train import joint_inputs
-    from .normalize import spin2_to_physical
-
-    with timings("infer"):
-        x = joint_inputs(lr, robust=opts["robust"], t_scaled=t_scaled)
-        g = _generate(gen, x, None, False)
-    with timings("normalize"):
-        q, u = spin2_to_physical(g[:, 1], g[:, 2], sharp[:, 1], sharp[:, 2], gauss[:, 1],
-                                 gauss[:, 2], t_amp, pixel_arcmin=opts["pixel_arcmin"],
-                                 ell_range=opts["ell_range"])
-    return q - sharp[:, 1], u - sharp[:, 2]
 
 
 def _gather(results, c, nb, rows, last):
@@ -639,8 +607,8 @@ def extend(m, options=None, *, progress=True, timings=None, comm="auto", fit_mas
                         sel.stop - sel.start, rows.stop - rows.start, npix, npix)
                     for x in (lr, gauss, sharp))
             seeds = [[o.seed, i] for i in range(sel.start, sel.stop)]
-            ss = _small_scales(gens, lr_p, gauss_p, sharp_p, card, seeds, o.stochastic,
-                               o.pol_mode, timings)
+            ss = _small_scales(gens, lr_p, gauss_p, sharp_p, seeds, o.stochastic, o.pol_mode,
+                               timings)
             results[(c, b)] = ss.astype(np.float32)
             bar.update()
     bar.close()

@@ -119,6 +119,64 @@ class Generator:
     def __call__(self, x, **kwargs):
         return generate(self, x, **kwargs)
 
+    # -- the seam between a model and the pipeline: its card says how patches go in and out
+    @property
+    def normalization(self) -> dict:
+        """``robust``, ``percentiles`` and ``ell_range`` of the card's normalization (the
+        defaults ``forse train`` writes when the card has none)."""
+        n = self.card.get("normalization", {})
+        px = float(self.card.get("pixel_arcmin", 3.75))
+        return {"robust": bool(n.get("robust", True)),
+                "percentiles": tuple(float(v) for v in n.get("percentiles", (0.5, 99.5))),
+                "ell_range": tuple(float(v) for v in n.get("ell_range", default_ell_range(px)))}
+
+    def inputs(self, lr, t_scaled=None) -> np.ndarray:
+        """The network input of low-resolution patches, rescaled as the card says: ``(N, n, n)``
+        for a scalar model, ``(N, 3, n, n)`` T, Q, U (patch frame) for the joint one, whose T may
+        come already rescaled (``t_scaled``, the same rescaling)."""
+        from ..normalize import rescale
+
+        n = self.normalization
+        if self.channels == 1:
+            return rescale(lr, robust=n["robust"], percentiles=n["percentiles"])[0]
+        from .train import joint_inputs
+
+        return joint_inputs(lr, robust=n["robust"], percentiles=n["percentiles"],
+                            t_scaled=t_scaled)
+
+    def run(self, x, seeds=None, stochastic=None) -> np.ndarray:
+        """The network on inputs ``x`` (``inputs``), one call for the batch; with ForSE+ noise
+        (``stochastic``, None: the card's) patch i's noise is drawn from its own entropy
+        ``seeds[i]``, so a realization does not depend on batch sizes or MPI ranks."""
+        if stochastic is None:
+            stochastic = bool(self.card.get("stochastic", False))
+        if stochastic:
+            amp = float(self.card.get("noise_amplitude", NOISE_AMPLITUDE))
+            x = np.stack([add_input_noise(xi, amp, np.random.default_rng(s))
+                          for xi, s in zip(x, seeds)])
+        # one call per batch: 45 patches/s at 16 against 38 at 8 (320^2, width 0.25, 2 cores)
+        return generate(self, x, stochastic=False, batch_size=max(1, len(x)))
+
+    def small_scales(self, g, base, gauss, amplitude) -> np.ndarray:
+        """Physical small scales of generated patches ``g`` (``run``), relative to ``base`` (the
+        patches they are added to), with the amplitude of the Gaussian baseline ``gauss``
+        (``forse.normalize``; ``amplitude`` the local intensity that modulates them).
+
+        Scalar model: ``to_physical(g, base, gauss, lr_amplitude=amplitude) - base``, ``(N, n, n)``.
+        Joint model: the Q, U small scales ``(N, 2, n, n)`` of ``spin2_to_physical`` (``base``,
+        ``gauss``: ``(N, 3, n, n)`` T, Q, U; the generated T channel is not used)."""
+        from ..normalize import spin2_to_physical, to_physical
+
+        n = self.normalization
+        px = float(self.card["pixel_arcmin"])
+        if self.channels == 1:
+            return to_physical(g, base, gauss, lr_amplitude=amplitude, pixel_arcmin=px,
+                               robust=n["robust"], ell_range=n["ell_range"]) - base
+        q, u = spin2_to_physical(g[:, 1], g[:, 2], base[:, 1], base[:, 2], gauss[:, 1],
+                                 gauss[:, 2], amplitude, pixel_arcmin=px,
+                                 ell_range=n["ell_range"])
+        return np.stack([q - base[:, 1], u - base[:, 2]], axis=1)
+
 
 def load_generator(path_or_name, *, with_card: bool = False):
     """Load a generator (``.keras`` + card) by bundled name or path.
