@@ -30,14 +30,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 FIELDS = "TQU"
 
 
-def _patch_level(lr, gauss, truth, lon, lat, seed, pol_mode, px=3.75, npix=320):
+def _patch_level(lr, gauss, truth, lon, lat, seed, pol_mode, model=None, px=3.75, npix=320):
     """nu-Minkowski of the generator's patches (before stitching: ``HR = LR * ratio``, as ForSE
     makes them) vs the truth's, with the validation's small-scale definition (T: hr/lr, Q/U:
     hr - lr)."""
     from forse import extend as ext
     from forse import minkowski, projection
 
-    gens, card = ext.load_models(None, "TQU", pol_mode)
+    gens, _ = ext.load_models(model, "TQU", pol_mode)
 
     def cut(m, rows, pol):
         p = projection.healpix_to_patches(m[rows], lon, lat, npix, px, pol=pol)
@@ -49,7 +49,7 @@ def _patch_level(lr, gauss, truth, lon, lat, seed, pol_mode, px=3.75, npix=320):
     for rows, pol in channels:
         lr_p, g_p, t_p = (cut(m, rows, pol) for m in (lr, gauss, truth))
         seeds = [[seed, 10_000 + i] for i in range(len(lon))]
-        ss = ext._small_scales(gens, lr_p, g_p, lr_p, card, seeds, None, pol_mode, ext.Timings())
+        ss = ext._small_scales(gens, lr_p, g_p, lr_p, seeds, None, pol_mode, ext.Timings())
         hr = lr_p + ss
         for k in range(rows.stop - rows.start):
             f = FIELDS[rows.start + k]
@@ -61,14 +61,15 @@ def _patch_level(lr, gauss, truth, lon, lat, seed, pol_mode, px=3.75, npix=320):
     return out
 
 
-def run_mode(truth, lr, seed, pol_mode, nside, lmax, out_dir):
+def run_mode(truth, lr, seed, pol_mode, nside, lmax, out_dir, model=None):
     from forse import extend as ext
     from forse.validate import default_patches, validate
 
     t0 = time.perf_counter()
     cpu0 = time.process_time()
     out, base = ext.extend(lr, input_fwhm_arcmin=80.0, nside_out=nside, seed=seed,
-                           pol_mode=pol_mode, progress=False, comm=None, return_baseline=True)
+                           pol_mode=pol_mode, model=model, progress=False, comm=None,
+                           return_baseline=True)
     extend_s, extend_cpu = time.perf_counter() - t0, time.process_time() - cpu0
     summary = validate(out, reference=truth, baseline=base, lowres=lr, fwhm_lr_arcmin=80.0,
                        out_dir=os.path.join(out_dir, pol_mode), lmax=lmax, progress=False,
@@ -76,7 +77,7 @@ def run_mode(truth, lr, seed, pol_mode, nside, lmax, out_dir):
     del out
     # the generator's own patches at the validation centres
     lon, lat = default_patches()
-    patch = _patch_level(lr, base, truth, lon, lat, seed, pol_mode)
+    patch = _patch_level(lr, base, truth, lon, lat, seed, pol_mode, model)
     return {"extend_wall_s": round(extend_s, 1), "extend_cpu_s": round(extend_cpu, 1),
             "headline": summary["headline"], "patch_level_nu": patch,
             "held_out": summary.get("held_out")}
@@ -130,6 +131,8 @@ def main(argv=None):
                     choices=("ratio", "qu", "p-angle", "joint"))
     ap.add_argument("--lmax", type=int, default=2000, help="spectra up to this multipole")
     ap.add_argument("--out", default="bench/out/quality_fullsky", help="reports go here")
+    ap.add_argument("--model-t", default=None, metavar="KERAS",
+                    help="a T generator in place of the bundled dust-T (the other roles bundled)")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
 
@@ -152,9 +155,11 @@ def main(argv=None):
     res = {"command": " ".join(["python"] + sys.argv), "forse_version": __version__,
            "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cores",
            "nside": args.nside, "seed": args.seed, "sky_version": version, "training_sky_seeds": trained,
-           "lmax": args.lmax, "modes": {}}
+           "lmax": args.lmax, "model_t": args.model_t, "modes": {}}
     for mode in args.pol_modes:
-        r = run_mode(truth, lr, args.seed, mode, args.nside, args.lmax, args.out)
+        model = None if args.model_t is None else {
+            "T": args.model_t, "Q": "dust-Q", "U": "dust-U", "TQU": "dust-TQU"}
+        r = run_mode(truth, lr, args.seed, mode, args.nside, args.lmax, args.out, model)
         res["modes"][mode] = r
         print(f"\n## pol_mode={mode} (held-out seed {args.seed}, Nside {args.nside}; extend "
               f"{r['extend_wall_s']} s wall, {r['extend_cpu_s']} s CPU)\n")
