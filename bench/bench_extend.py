@@ -16,20 +16,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 
 import healpy as hp
 import numpy as np
 
-
-def machine():
-    try:
-        model = [ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo")
-                 if ln.startswith("model name")][0]
-    except (OSError, IndexError):
-        model = platform.processor()
-    return {"cpu": model, "cores": os.cpu_count(), "python": platform.python_version()}
+from _common import machine  # bench/ is the script folder: on sys.path
 
 
 def _reset_peak_rss():

@@ -12,11 +12,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 
 import numpy as np
 
+from _common import machine  # bench/ is the script folder: on sys.path
 from forse import minkowski as mk
 
 
@@ -155,17 +155,6 @@ def best_of(fn, repeats):
     return best[0], best[1], out
 
 
-def machine():
-    model = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return f"{model}, {os.cpu_count()} logical CPUs"
 
 
 def show(name, t, c, npatch):

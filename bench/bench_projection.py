@@ -25,7 +25,6 @@ import argparse
 import contextlib
 import importlib.util
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -33,23 +32,13 @@ import time
 import healpy as hp
 import numpy as np
 
+from _common import machine  # bench/ is the script folder: on sys.path
 from forse import projection as P
 from forse import tiling
 
 NPIX, PIXEL_ARCMIN = 320, 3.75
 
 
-def machine():
-    info = {"python": platform.python_version(), "cores": os.cpu_count()}
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name:"):
-                info["cpu"] = line.split(":", 1)[1].strip()
-    except OSError:
-        info["cpu"] = platform.processor()
-    info["loadavg_start"] = os.getloadavg()
-    return info
 
 
 def best(fn, repeats):

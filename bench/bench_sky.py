@@ -19,7 +19,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from bench_training_set import machine  # noqa: E402
+from _common import machine  # noqa: E402
 
 
 def stats(nside, seed, version):

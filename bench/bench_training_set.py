@@ -18,23 +18,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import tempfile
 import time
 
-
-def machine():
-    info = {"python": platform.python_version(), "platform": platform.platform(),
-            "cpus": os.cpu_count(), "affinity": len(os.sched_getaffinity(0))}
-    try:
-        with open("/proc/cpuinfo") as f:
-            info["cpu"] = next(line.split(":", 1)[1].strip() for line in f
-                               if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    info["loadavg_start"] = os.getloadavg()
-    return info
+from _common import machine  # noqa: E402 (bench/ is on sys.path)
 
 
 def main(argv=None):
