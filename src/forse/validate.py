@@ -403,98 +403,112 @@ def _headline(summary, full, hp_filter):
     and for each row whether forse is strictly closer to the truth than the baseline
     (``better``). Rows that need the reference or the baseline are left out without them."""
     names = summary["inputs"]
-    fields = summary["fields"]
     has_ref, has_base = "reference" in names, "baseline" in names
     lmax = int(summary["full_sky"]["lmax"])
     h, better = {}, {}
-    vs = ("v0", "v1", "v2")
-    mk = summary["minkowski"]
-    for key, ov_key, ceil_key in (("minkowski_nu", "overlap", "ceiling"),
-                                  ("minkowski_minmax", "overlap_minmax", "ceiling_minmax")):
-        if not has_ref:
-            continue
-        ov, ceil = mk[ov_key], mk[ceil_key]
-        h[key] = {}
-        for f in fields:
-            row = {"forse": dict(ov["map_vs_reference"][f])}
-            if has_base:
-                row["baseline"] = dict(ov["baseline_vs_reference"][f])
-                for v in vs:  # a larger overlap with the truth is better
-                    better[f"{key}.{f}.{v}"] = bool(row["forse"][v] > row["baseline"][v])
-            if ceil is not None:
-                row["ceiling"] = dict(ceil[f])
-            h[key][f] = row
-
-    if has_ref:  # spectrum ratios to the reference, per multipole range
-        h["spectra"] = {}
-        for S in ("TT", "EE", "BB"):
-            if S not in full["reference"]:
-                continue
-            rows = []
-            for lo, hi in HEADLINE_ELL:
-                top = min(hi, lmax + 1)
-                edges = _log_bins(lo, top, HEADLINE_BINS) if top - lo >= HEADLINE_BINS else None
-                if edges is None:
-                    continue
-                _, ref = spectra.bin_cl(full["reference"][S], edges)
-                row = {"ell": [lo, min(hi, lmax)], "n_bins": int(ref.size)}
-                dev = {}
-                for k, label in (("map", "forse"), ("baseline", "baseline")):
-                    if k not in full:
-                        continue
-                    with np.errstate(divide="ignore", invalid="ignore"):
-                        r = spectra.bin_cl(full[k][S], edges)[1] / ref
-                    row[label] = [float(np.nanmin(r)), float(np.nanmax(r))]
-                    dev[label] = float(np.nanmax(np.abs(r - 1.0)))
-                if has_base:  # the worst bin's |ratio - 1|
-                    better[f"spectra.{S}.{lo}-{hi}"] = _closer(dev["forse"], dev["baseline"])
-                rows.append(row)
-            h["spectra"][S] = rows
-        if "TE" in full["reference"] and RTE_ELL[0] < lmax:
-            edges = _log_bins(RTE_ELL[0], min(RTE_ELL[1], lmax + 1), RTE_BINS)
-
-            def rte(k):
-                b = {S: spectra.bin_cl(full[k][S], edges)[1] for S in ("TT", "EE", "TE")}
-                return spectra.correlation_coefficient(b["TE"], b["TT"], b["EE"])
-
-            r_ref = rte("reference")
-            row = {"ell": [RTE_ELL[0], min(RTE_ELL[1], lmax)], "n_bins": int(r_ref.size)}
-            for k, label in (("map", "forse"), ("baseline", "baseline")):
-                if k in full:
-                    row[f"{label}_max_abs_diff"] = float(np.nanmax(np.abs(rte(k) - r_ref)))
-            if has_base:
-                better["rTE"] = _closer(row["forse_max_abs_diff"], row["baseline_max_abs_diff"])
-            h["rTE"] = row
-
-    if "EE" in full["map"] and EE_BB_ELL[0] < lmax:  # EE/BB of the small scales
-        lo, hi = EE_BB_ELL[0], min(EE_BB_ELL[1], lmax)
-        row = {"ell": [lo, hi]}
-        for k, label in (("map", "forse"), ("baseline", "baseline"), ("reference", "truth")):
-            if k in full:
-                ee = np.mean(full[k]["EE"][lo:hi + 1] * hp_filter["EE"][lo:hi + 1])
-                bb = np.mean(full[k]["BB"][lo:hi + 1] * hp_filter["BB"][lo:hi + 1])
-                row[label] = float(ee / bb) if bb > 0 else None
-        if has_ref and has_base:
-            better["EE_over_BB"] = _closer(row["forse"], row["baseline"], row["truth"])
-        h["EE_over_BB"] = row
-
-    h["one_point"] = {}
-    for f in fields:
-        op = summary["one_point"][f]
-        h["one_point"][f] = {}
-        for stat in ("skewness", "kurtosis"):
-            h["one_point"][f][stat] = {label: float(op[k][stat]) for k, label in
-                                       (("map", "forse"), ("baseline", "baseline"),
-                                        ("reference", "truth")) if k in op}
-            if has_ref and has_base:
-                d = h["one_point"][f][stat]
-                better[f"one_point.{f}.{stat}"] = _closer(d["forse"], d["baseline"], d["truth"])
-
+    if has_ref:
+        _headline_minkowski(summary, has_base, h, better)
+        _headline_spectra(full, lmax, has_base, h, better)
+        _headline_rte(full, lmax, has_base, h, better)
+    if "EE" in full["map"] and EE_BB_ELL[0] < lmax:
+        _headline_ee_bb(full, hp_filter, lmax, has_ref and has_base, h, better)
+    _headline_one_point(summary, has_ref and has_base, h, better)
     better = {k: v for k, v in better.items() if v is not None}
     h["better"] = better
     h["n_better"] = int(sum(better.values()))
     h["n_rows"] = int(len(better))
     return h
+
+
+def _headline_minkowski(summary, has_base, h, better):
+    mk = summary["minkowski"]
+    for key, ov_key, ceil_key in (("minkowski_nu", "overlap", "ceiling"),
+                                  ("minkowski_minmax", "overlap_minmax", "ceiling_minmax")):
+        ov, ceil = mk[ov_key], mk[ceil_key]
+        h[key] = {}
+        for f in summary["fields"]:
+            row = {"forse": dict(ov["map_vs_reference"][f])}
+            if has_base:
+                row["baseline"] = dict(ov["baseline_vs_reference"][f])
+                for v in ("v0", "v1", "v2"):  # a larger overlap with the truth is better
+                    better[f"{key}.{f}.{v}"] = bool(row["forse"][v] > row["baseline"][v])
+            if ceil is not None:
+                row["ceiling"] = dict(ceil[f])
+            h[key][f] = row
+
+
+def _headline_spectra(full, lmax, has_base, h, better):
+    """Spectrum ratios to the reference, per multipole range: the worst bin's |ratio - 1|."""
+    h["spectra"] = {}
+    for S in ("TT", "EE", "BB"):
+        if S not in full["reference"]:
+            continue
+        rows = []
+        for lo, hi in HEADLINE_ELL:
+            top = min(hi, lmax + 1)
+            if top - lo < HEADLINE_BINS:
+                continue
+            edges = _log_bins(lo, top, HEADLINE_BINS)
+            _, ref = spectra.bin_cl(full["reference"][S], edges)
+            row = {"ell": [lo, min(hi, lmax)], "n_bins": int(ref.size)}
+            dev = {}
+            for k, label in (("map", "forse"), ("baseline", "baseline")):
+                if k not in full:
+                    continue
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    r = spectra.bin_cl(full[k][S], edges)[1] / ref
+                row[label] = [float(np.nanmin(r)), float(np.nanmax(r))]
+                dev[label] = float(np.nanmax(np.abs(r - 1.0)))
+            if has_base:
+                better[f"spectra.{S}.{lo}-{hi}"] = _closer(dev["forse"], dev["baseline"])
+            rows.append(row)
+        h["spectra"][S] = rows
+
+
+def _headline_rte(full, lmax, has_base, h, better):
+    if "TE" not in full["reference"] or not RTE_ELL[0] < lmax:
+        return
+    edges = _log_bins(RTE_ELL[0], min(RTE_ELL[1], lmax + 1), RTE_BINS)
+
+    def rte(k):
+        b = {S: spectra.bin_cl(full[k][S], edges)[1] for S in ("TT", "EE", "TE")}
+        return spectra.correlation_coefficient(b["TE"], b["TT"], b["EE"])
+
+    r_ref = rte("reference")
+    row = {"ell": [RTE_ELL[0], min(RTE_ELL[1], lmax)], "n_bins": int(r_ref.size)}
+    for k, label in (("map", "forse"), ("baseline", "baseline")):
+        if k in full:
+            row[f"{label}_max_abs_diff"] = float(np.nanmax(np.abs(rte(k) - r_ref)))
+    if has_base:
+        better["rTE"] = _closer(row["forse_max_abs_diff"], row["baseline_max_abs_diff"])
+    h["rTE"] = row
+
+
+def _headline_ee_bb(full, hp_filter, lmax, both, h, better):
+    """EE/BB of the small scales."""
+    lo, hi = EE_BB_ELL[0], min(EE_BB_ELL[1], lmax)
+    row = {"ell": [lo, hi]}
+    for k, label in (("map", "forse"), ("baseline", "baseline"), ("reference", "truth")):
+        if k in full:
+            ee = np.mean(full[k]["EE"][lo:hi + 1] * hp_filter["EE"][lo:hi + 1])
+            bb = np.mean(full[k]["BB"][lo:hi + 1] * hp_filter["BB"][lo:hi + 1])
+            row[label] = float(ee / bb) if bb > 0 else None
+    if both:
+        better["EE_over_BB"] = _closer(row["forse"], row["baseline"], row["truth"])
+    h["EE_over_BB"] = row
+
+
+def _headline_one_point(summary, both, h, better):
+    h["one_point"] = {}
+    for f in summary["fields"]:
+        op = summary["one_point"][f]
+        h["one_point"][f] = {}
+        for stat in ("skewness", "kurtosis"):
+            d = {label: float(op[k][stat]) for k, label in
+                 (("map", "forse"), ("baseline", "baseline"), ("reference", "truth")) if k in op}
+            h["one_point"][f][stat] = d
+            if both:
+                better[f"one_point.{f}.{stat}"] = _closer(d["forse"], d["baseline"], d["truth"])
 
 
 # ----------------------------------------------------------------------------- driver
@@ -508,6 +522,274 @@ class Summary(dict):
         from .report import summary_html
 
         return summary_html(self, self.report)
+
+
+# ----------------------------------------------------------------------------- stages
+def _held_out(reference_seed, training_seeds):
+    """Whether the reference sky is held out from the models' training skies (a warning if not)."""
+    train_seeds = (training_sky_seeds() if training_seeds is None
+                   else sorted({int(x) for x in np.atleast_1d(training_seeds)}))
+    held = None
+    if reference_seed is not None:
+        reference_seed = int(reference_seed)
+        held = reference_seed not in train_seeds
+        if not held:
+            which = "the bundled models" if training_seeds is None else "the models"
+            warnings.warn(f"reference sky seed {reference_seed} was used to train {which}; quality "
+                          f"numbers on it are not held out (training sky seeds {train_seeds}: "
+                          "validate on a synthetic sky of another seed)", UserWarning, stacklevel=3)
+    return {"reference_seed": reference_seed, "training_sky_seeds": train_seeds,
+            "held_out": held}
+
+
+class _Inputs:
+    """The validated maps: ``maps`` and their low-resolution versions ``lrs`` by name ("map",
+    "reference", "baseline"), ``names`` (those present, "map" first), and the settings."""
+
+
+def _inputs(map, reference, baseline, mask, lowres, stokes, fwhm_lr_arcmin, fwhm_hr_arcmin,
+            npix, pixel_arcmin, lmax, seed):
+    """Stage 1: load and check every map, smooth each to the low resolution, draw the
+    Gaussian baseline if asked."""
+    inp = _Inputs()
+    m = _load(map, "map")
+    nside = nside_of(m.shape[1], "map")
+    _checks.seed(seed)
+    _checks.integer(npix, "npix", 8, 8192)
+    _checks.positive(pixel_arcmin, "pixel_arcmin", hi=600.0)
+    if lmax is not None:  # checked here, not after the smoothing and the patches
+        _checks.integer(lmax, "lmax", 2, 4 * nside)
+    stokes = ("TQU" if m.shape[0] == 3 else "T") if stokes is None else str(stokes).upper()
+    if stokes not in ("T", "TQU"):
+        raise ValueError(f"`stokes` must be 'T' or 'TQU', got {stokes!r}")
+    if stokes == "TQU" and m.shape[0] != 3:
+        raise ValueError(f"stokes='TQU' needs `map` with 3 fields (T, Q, U), got {m.shape[0]}")
+    nf = 1 if stokes == "T" else 3
+    maps = {"map": m[:nf]}
+    for name, x in (("reference", reference), ("lowres", lowres)):
+        if x is not None:
+            maps[name] = _other(x, name, nside, nf)
+    for name, a in maps.items():
+        _not_constant(a, name)
+    keep = _mask(mask, nside)
+    fwhm_lr = positive(fwhm_lr_arcmin, "fwhm_lr_arcmin")
+    fwhm_hr = positive(fwhm_hr_arcmin, "fwhm_hr_arcmin")
+    if fwhm_lr <= fwhm_hr:
+        raise ValueError(f"`fwhm_lr_arcmin` ({fwhm_lr}) must be larger than `fwhm_hr_arcmin` ({fwhm_hr})")
+    kernel = fwhm_lr  # as forse.training_set: lr = smooth(hr, fwhm_lr)
+    pol = nf == 3
+    lmax_ = spectra.default_lmax(nside) if lmax is None else int(lmax)
+    direct = {}  # full-sky C_ell from the same map2alm that gives the low-resolution map
+
+    def lowres_of(k):
+        if "lowres" in maps:
+            return maps["lowres"]
+        return _lowres(maps[k], kernel, pol, lmax_, keep is None, direct, k)
+
+    # low-resolution versions (the denominators of the small-scale ratio)
+    lrs = {"map": lowres_of("map")}
+    baseline_kind = None
+    if isinstance(baseline, str) and baseline.lower() == "gaussian":
+        from .smoothing import gaussian_small_scales
+
+        lr_in = np.where(np.isnan(lrs["map"]), 0.0, lrs["map"])
+        # the function's own lmax (where the hr beam falls to 1e-3): truncating at the spectra's
+        # lmax is faster but removes pixel-scale power that the functionals V1, V2 see
+        base = gaussian_small_scales(lr_in if pol else lr_in[0], fwhm_lr, fwhm_hr, seed)
+        maps["baseline"] = np.asarray(base).reshape(nf, -1)
+        baseline_kind = "gaussian"
+    elif baseline is not None:
+        maps["baseline"] = _other(baseline, "baseline", nside, nf)
+        baseline_kind = "file" if isinstance(baseline, (str, os.PathLike)) else "array"
+    names = [k for k in ("map", "reference", "baseline") if k in maps]
+    for k in names[1:]:
+        lrs[k] = lowres_of(k)
+    inp.bad = {k: 0 if _checks.clean(maps[k])
+               else int(np.count_nonzero(np.any(np.isnan(maps[k]), axis=0))) for k in names}
+    inp.m, inp.nside, inp.stokes, inp.fields, inp.pol = m, nside, stokes, FIELDS[:nf], pol
+    inp.maps, inp.lrs, inp.names, inp.keep, inp.direct = maps, lrs, names, keep, direct
+    inp.fwhm_lr, inp.fwhm_hr, inp.kernel, inp.lmax = fwhm_lr, fwhm_hr, kernel, lmax_
+    inp.baseline_kind = baseline_kind
+    return inp
+
+
+def _other(x, name, nside, nf):
+    """A second map (reference, low resolution, baseline) on the map's grid and fields."""
+    a = _load(x, name)
+    s = nside_of(a.shape[1], name)
+    if s != nside:
+        raise ValueError(f"`{name}` has Nside {s} but `map` has Nside {nside}; they must match")
+    if a.shape[0] < nf:
+        raise ValueError(f"`{name}` has no polarization (1 field) but Q/U were asked "
+                         f"(stokes='TQU'); give a TQU {name} or stokes='T'")
+    return a[:nf]
+
+
+class _Patches:
+    """``hr`` and small-scale ``ss`` patches by input name, on the patches in use; ``info``."""
+
+
+def _patches(inp, patches, npix, pixel_arcmin, backend):
+    """Stage 2: cut the validation patches (Q/U in the patch frame, as forse.training_set) and
+    keep those inside the mask and free of NaN in every input."""
+    from .projection import healpix_to_patches
+
+    lon, lat = _patch_centres(patches)
+    n_req = lon.size
+    use = np.ones(n_req, bool)
+    nf, pol, keep = len(inp.fields), inp.pol, inp.keep
+    if keep is not None:
+        mp = healpix_to_patches(keep.astype(np.float64), lon, lat, npix, pixel_arcmin,
+                                interpolation="nearest", backend=backend)
+        use &= np.all(mp > 0.5, axis=(1, 2))
+        if not use.any():
+            raise ValueError(f"`mask` leaves no validation patch: none of the {n_req} patches "
+                             f"({npix} x {pixel_arcmin}' around the given centres) lies fully "
+                             "inside it; pass other `patches` or a larger mask")
+    hr, ss = {}, {}
+    for k in inp.names:
+        p_hr = healpix_to_patches(inp.maps[k], lon, lat, npix, pixel_arcmin, pol=pol,
+                                  backend=backend)
+        p_lr = healpix_to_patches(inp.lrs[k], lon, lat, npix, pixel_arcmin, pol=pol,
+                                  backend=backend)
+        hr[k] = p_hr.reshape(lon.size, nf, npix, npix)
+        ss[k] = small_scale_patches(hr[k], p_lr.reshape(hr[k].shape), inp.fields)
+        use &= np.all(np.isfinite(ss[k]), axis=(1, 2, 3))
+    if not use.any():
+        raise ValueError(f"no validation patch is free of NaN/UNSEEN pixels (of {n_req})")
+    for k in inp.names:
+        hr[k], ss[k] = hr[k][use], ss[k][use]
+    info = {"n_requested": int(n_req), "n_used": int(use.sum()),
+            "n_dropped_mask": int(n_req - (np.all(mp > 0.5, axis=(1, 2)).sum()
+                                           if keep is not None else n_req)),
+            "lon_deg": lon[use], "lat_deg": lat[use], "npix": int(npix),
+            "pixel_arcmin": float(pixel_arcmin)}
+    info["n_dropped_nan"] = int(n_req - info["n_dropped_mask"] - use.sum())
+    pat = _Patches()
+    pat.hr, pat.ss, pat.info, pat.n_used = hr, ss, info, int(use.sum())
+    return pat
+
+
+def _minkowski(inp, pat, variant, n_thresholds, backend):
+    """Stage 3: Minkowski functionals of the small scales (``variant`` "nu": standardized
+    thresholds; "minmax": ForSE's), overlaps with the reference (or map vs baseline) and the
+    ceiling (the reference's patches split in halves)."""
+    from .minkowski import band_overlaps, curves, halves
+
+    vs = ("v0", "v1", "v2")
+    names, fields = inp.names, inp.fields
+    mink, thr = {}, None
+    for k in names:
+        mink[k] = {}
+        for i, f in enumerate(fields):
+            thr, v0, v1, v2 = curves(pat.ss[k][:, i], variant, n_thresholds, backend=backend)
+            mink[k][f] = (v0, v1, v2)
+
+    def ov(a, b):
+        return {f: {v: x for v, x in band_overlaps(mink[a][f], mink[b][f]).items() if v in vs}
+                for f in fields}
+
+    overlap = {}
+    if "reference" in inp.maps:
+        for k in [n for n in names if n != "reference"]:
+            overlap[f"{k}_vs_reference"] = ov(k, "reference")
+    elif "baseline" in inp.maps:
+        overlap["map_vs_baseline"] = ov("map", "baseline")
+    ceil = None
+    if "reference" in inp.maps and pat.n_used >= 2:
+        ceil = {}
+        for f in fields:
+            a, b = halves(mink["reference"][f])
+            ceil[f] = {v: x for v, x in band_overlaps(a, b).items() if v in vs}
+    return {"thresholds": thr, "overlap": overlap, "ceiling": ceil,
+            "curves": {k: {f: {v: {"mean": mink[k][f][j].mean(0), "std": mink[k][f][j].std(0)}
+                               for j, v in enumerate(vs)} for f in fields} for k in names}}
+
+
+def _patch_spectra(inp, pat, pixel_arcmin):
+    """Stage 4: flat-sky spectra of the patches and of their small scales."""
+    flat = {}
+    for k in inp.names:
+        flat[k] = {}
+        for i, f in enumerate(inp.fields):
+            ell_f, cl = spectra.flat_power_spectrum(pat.hr[k][:, i], pixel_arcmin)
+            _, cl_ss = spectra.flat_power_spectrum(pat.ss[k][:, i], pixel_arcmin)
+            flat[k][f] = {"cl": cl, "cl_ss": cl_ss}
+    flat_ratio = {}
+    if "reference" in inp.maps:
+        for k in [n for n in inp.names if n != "reference"]:
+            flat_ratio[k] = {f: (flat[k][f]["cl"].mean(0) / flat["reference"][f]["cl"].mean(0))
+                             for f in inp.fields}
+    return flat, flat_ratio, ell_f
+
+
+def _full_sky(inp, apodize_deg):
+    """Stage 5: masked full-sky pseudo-C_ell of every input, binned, and of their small scales
+    (the spectra times the high-pass of the low-resolution beam)."""
+    import healpy as hp
+
+    names, maps, pol, lmax_ = inp.names, inp.maps, inp.pol, inp.lmax
+    if inp.keep is None and not any(inp.bad.values()):
+        weights = None
+    else:
+        allbad = np.zeros(inp.m.shape[1], bool)
+        for k in names:
+            allbad |= np.any(np.isnan(maps[k]), axis=0)
+        base = (inp.keep if inp.keep is not None else np.ones(inp.m.shape[1], bool)) & ~allbad
+        weights = spectra.apodize_mask(base, apodize_deg)
+    bk = hp.gauss_beam(inp.kernel * ARCMIN, lmax=lmax_, pol=True)
+    hp_filter = {"TT": (1 - bk[:, 0]) ** 2}
+    if pol:
+        hp_filter.update({"EE": (1 - bk[:, 1]) ** 2, "BB": (1 - bk[:, 2]) ** 2,
+                          "TE": (1 - bk[:, 0]) * (1 - bk[:, 1])})
+    edges = _bin_edges(lmax_)
+    full, full_b, full_ss_b = {}, {}, {}
+    for k in names:
+        if weights is None and k in inp.direct:
+            c = {"ell": np.arange(lmax_ + 1), "fsky": 1.0, "n_bad": 0, "lmax": lmax_}
+            c.update(zip(("TT", "EE", "BB", "TE", "EB", "TB"), inp.direct[k]))
+        else:
+            c = spectra.masked_cl(maps[k] if pol else maps[k][0], lmax=lmax_, weights=weights)
+        full[k] = c
+        full_b[k] = _binned(c, edges)
+        full_ss_b[k] = _binned({s: c[s] * hp_filter[s] for s in hp_filter}, edges)
+    full_ratio = {}
+    if "reference" in maps:
+        for k in [n for n in names if n != "reference"]:
+            full_ratio[k] = {s: full_b[k][s] / full_b["reference"][s]
+                             for s in ("TT", "EE", "BB") if s in full_b[k]}
+    return full, full_b, full_ss_b, full_ratio, hp_filter
+
+
+def _one_points(inp, pat):
+    """Stage 6: one-point statistics of the small scales (common bins per field)."""
+    onep = {}
+    for i, f in enumerate(inp.fields):
+        ref = pat.ss["reference" if "reference" in inp.maps else "map"][:, i]
+        lo, hi = np.nanpercentile(ref, [0.1, 99.9])
+        bins = np.linspace(lo, hi, 61)
+        onep[f] = {k: one_point(pat.ss[k][:, i], bins) for k in inp.names}
+    return onep
+
+
+def _seams(inp, seam_tiling):
+    """Stage 7: the seam check on the T small-scale power (m - smooth(m))^2."""
+    if seam_tiling is None:
+        return None, None
+
+    def sspow(k):
+        d = inp.maps[k][0] - inp.lrs[k][0]
+        return d * d
+
+    ref_pow = sspow("reference") if "reference" in inp.maps else None
+    seam, seam_maps = {}, {}
+    parent = parents(inp.nside, min(128, inp.nside))  # one index for every map
+    for k in [n for n in inp.names if n != "reference"]:
+        seam[k], seam_maps[k], count = seam_check(sspow(k), ref_pow, size_deg=seam_tiling[0],
+                                                  overlap_deg=seam_tiling[1], keep=inp.keep,
+                                                  parent=parent)
+    seam_maps["coverage"] = count
+    return seam, seam_maps
 
 
 def validate(map, reference=None, baseline=None, mask=None, out_dir=None, *, lowres=None,
@@ -541,23 +823,9 @@ def validate(map, reference=None, baseline=None, mask=None, out_dir=None, *, low
     """
     from tqdm.auto import tqdm
 
-    from .projection import healpix_to_patches
-
     t0 = time.perf_counter()
     timings = {}
-    train_seeds = (training_sky_seeds() if training_seeds is None
-                   else sorted({int(x) for x in np.atleast_1d(training_seeds)}))
-    held = None
-    if reference_seed is not None:
-        reference_seed = int(reference_seed)
-        held = reference_seed not in train_seeds
-        if not held:
-            which = "the bundled models" if training_seeds is None else "the models"
-            warnings.warn(f"reference sky seed {reference_seed} was used to train {which}; quality "
-                          f"numbers on it are not held out (training sky seeds {train_seeds}: "
-                          "validate on a synthetic sky of another seed)", UserWarning, stacklevel=2)
-    held_out = {"reference_seed": reference_seed, "training_sky_seeds": train_seeds,
-                "held_out": held}
+    held_out = _held_out(reference_seed, training_seeds)
     steps = tqdm(total=7, desc="validate", disable=not progress)
 
     def step(name, t):
@@ -567,224 +835,28 @@ def validate(map, reference=None, baseline=None, mask=None, out_dir=None, *, low
         return time.perf_counter()
 
     t = time.perf_counter()
-    m = _load(map, "map")
-    nside = nside_of(m.shape[1], "map")
-    _checks.seed(seed)
-    _checks.integer(npix, "npix", 8, 8192)
-    _checks.positive(pixel_arcmin, "pixel_arcmin", hi=600.0)
-    if lmax is not None:  # checked here, not after the smoothing and the patches
-        _checks.integer(lmax, "lmax", 2, 4 * nside)
-    stokes = ("TQU" if m.shape[0] == 3 else "T") if stokes is None else str(stokes).upper()
-    if stokes not in ("T", "TQU"):
-        raise ValueError(f"`stokes` must be 'T' or 'TQU', got {stokes!r}")
-    if stokes == "TQU" and m.shape[0] != 3:
-        raise ValueError(f"stokes='TQU' needs `map` with 3 fields (T, Q, U), got {m.shape[0]}")
-    nf = 1 if stokes == "T" else 3
-    fields = FIELDS[:nf]
-    maps = {"map": m[:nf]}
-    for name, x in (("reference", reference), ("lowres", lowres)):
-        if x is None:
-            continue
-        a = _load(x, name)
-        s = nside_of(a.shape[1], name)
-        if s != nside:
-            raise ValueError(f"`{name}` has Nside {s} but `map` has Nside {nside}; they must match")
-        if a.shape[0] < nf:
-            raise ValueError(f"`{name}` has no polarization (1 field) but Q/U were asked "
-                             f"(stokes='TQU'); give a TQU {name} or stokes='T'")
-        maps[name] = a[:nf]
-    for name, a in maps.items():
-        _not_constant(a, name)
-    keep = _mask(mask, nside)
-    fwhm_lr = positive(fwhm_lr_arcmin, "fwhm_lr_arcmin")
-    fwhm_hr = positive(fwhm_hr_arcmin, "fwhm_hr_arcmin")
-    if fwhm_lr <= fwhm_hr:
-        raise ValueError(f"`fwhm_lr_arcmin` ({fwhm_lr}) must be larger than `fwhm_hr_arcmin` ({fwhm_hr})")
-    kernel = fwhm_lr  # as forse.training_set: lr = smooth(hr, fwhm_lr)
-    pol = nf == 3
-    lmax_ = spectra.default_lmax(nside) if lmax is None else int(lmax)
-    import healpy as hp
-
-    direct = {}  # full-sky C_ell from the same map2alm that gives the low-resolution map
-
-    def lowres_of(k):
-        if "lowres" in maps:
-            return maps["lowres"]
-        return _lowres(maps[k], kernel, pol, lmax_, keep is None, direct, k)
-
-    # low-resolution versions (the denominators of the small-scale ratio)
-    lrs = {"map": lowres_of("map")}
-    if isinstance(baseline, str) and baseline.lower() == "gaussian":
-        from .smoothing import gaussian_small_scales
-
-        lr_in = np.where(np.isnan(lrs["map"]), 0.0, lrs["map"])
-        # the function's own lmax (where the hr beam falls to 1e-3): truncating at the spectra's
-        # lmax is faster but removes pixel-scale power that the functionals V1, V2 see
-        base = gaussian_small_scales(lr_in if pol else lr_in[0], fwhm_lr, fwhm_hr, seed)
-        maps["baseline"] = np.asarray(base).reshape(nf, -1)
-        baseline_kind = "gaussian"
-    elif baseline is not None:
-        a = _load(baseline, "baseline")
-        s = nside_of(a.shape[1], "baseline")
-        if s != nside:
-            raise ValueError(f"`baseline` has Nside {s} but `map` has Nside {nside}; they must match")
-        if a.shape[0] < nf:
-            raise ValueError("`baseline` has no polarization (1 field) but Q/U were asked "
-                             "(stokes='TQU'); give a TQU baseline or stokes='T'")
-        maps["baseline"] = a[:nf]
-        baseline_kind = "file" if isinstance(baseline, (str, os.PathLike)) else "array"
-    else:
-        baseline_kind = None
-    names = [k for k in ("map", "reference", "baseline") if k in maps]
-    for k in names[1:]:
-        lrs[k] = lowres_of(k)
-    bad = {k: 0 if _checks.clean(maps[k]) else int(np.count_nonzero(np.any(np.isnan(maps[k]), axis=0)))
-           for k in names}
+    inp = _inputs(map, reference, baseline, mask, lowres, stokes, fwhm_lr_arcmin,
+                  fwhm_hr_arcmin, npix, pixel_arcmin, lmax, seed)
     t = step("load_smooth", t)
-
-    # validation patches
-    lon, lat = _patch_centres(patches)
-    n_req = lon.size
-    use = np.ones(n_req, bool)
-    if keep is not None:
-        mp = healpix_to_patches(keep.astype(np.float64), lon, lat, npix, pixel_arcmin,
-                                interpolation="nearest", backend=backend)
-        use &= np.all(mp > 0.5, axis=(1, 2))
-        if not use.any():
-            raise ValueError(f"`mask` leaves no validation patch: none of the {n_req} patches "
-                             f"({npix} x {pixel_arcmin}' around the given centres) lies fully "
-                             "inside it; pass other `patches` or a larger mask")
-    hr, ss = {}, {}
-    for k in names:
-        # Q/U in the patch frame, as in forse.training_set
-        p_hr = healpix_to_patches(maps[k], lon, lat, npix, pixel_arcmin, pol=pol, backend=backend)
-        p_lr = healpix_to_patches(lrs[k], lon, lat, npix, pixel_arcmin, pol=pol, backend=backend)
-        hr[k] = p_hr.reshape(lon.size, nf, npix, npix)
-        ss[k] = small_scale_patches(hr[k], p_lr.reshape(hr[k].shape), fields)
-        use &= np.all(np.isfinite(ss[k]), axis=(1, 2, 3))
-    if not use.any():
-        raise ValueError(f"no validation patch is free of NaN/UNSEEN pixels (of {n_req})")
-    for k in names:
-        hr[k], ss[k] = hr[k][use], ss[k][use]
-    patch_info = {"n_requested": int(n_req), "n_used": int(use.sum()),
-                  "n_dropped_mask": int(n_req - (np.all(mp > 0.5, axis=(1, 2)).sum()
-                                                 if keep is not None else n_req)),
-                  "lon_deg": lon[use], "lat_deg": lat[use], "npix": int(npix),
-                  "pixel_arcmin": float(pixel_arcmin)}
-    patch_info["n_dropped_nan"] = int(n_req - patch_info["n_dropped_mask"] - use.sum())
+    pat = _patches(inp, patches, npix, pixel_arcmin, backend)
     t = step("patches", t)
-
-    # Minkowski functionals (standardized "nu" thresholds and ForSE's min-max), overlaps, ceiling
-    from .minkowski import band_overlaps, curves, halves
-
-    vs = ("v0", "v1", "v2")
-    mk = {}
-    for variant in ("nu", "minmax"):
-        mink, thr = {}, None
-        for k in names:
-            mink[k] = {}
-            for i, f in enumerate(fields):
-                thr, v0, v1, v2 = curves(ss[k][:, i], variant, n_thresholds, backend=backend)
-                mink[k][f] = (v0, v1, v2)
-
-        def ov(a, b, mink=mink):
-            return {f: {v: x for v, x in band_overlaps(mink[a][f], mink[b][f]).items() if v in vs}
-                    for f in fields}
-
-        overlap = {}
-        if "reference" in maps:
-            for k in [n for n in names if n != "reference"]:
-                overlap[f"{k}_vs_reference"] = ov(k, "reference")
-        elif "baseline" in maps:
-            overlap["map_vs_baseline"] = ov("map", "baseline")
-        ceil = None
-        if "reference" in maps and use.sum() >= 2:
-            ceil = {}
-            for f in fields:
-                a, b = halves(mink["reference"][f])
-                ceil[f] = {v: x for v, x in band_overlaps(a, b).items() if v in vs}
-        mk[variant] = {"thresholds": thr, "overlap": overlap, "ceiling": ceil,
-                       "curves": {k: {f: {v: {"mean": mink[k][f][j].mean(0),
-                                              "std": mink[k][f][j].std(0)}
-                                          for j, v in enumerate(vs)} for f in fields}
-                                  for k in names}}
+    mk = {variant: _minkowski(inp, pat, variant, n_thresholds, backend)
+          for variant in ("nu", "minmax")}
     t = step("minkowski", t)
-
-    # flat-sky patch spectra
-    flat = {}
-    for k in names:
-        flat[k] = {}
-        for i, f in enumerate(fields):
-            ell_f, cl = spectra.flat_power_spectrum(hr[k][:, i], pixel_arcmin)
-            _, cl_ss = spectra.flat_power_spectrum(ss[k][:, i], pixel_arcmin)
-            flat[k][f] = {"cl": cl, "cl_ss": cl_ss}
-    flat_ratio = {}
-    if "reference" in maps:
-        for k in [n for n in names if n != "reference"]:
-            flat_ratio[k] = {f: (flat[k][f]["cl"].mean(0) / flat["reference"][f]["cl"].mean(0))
-                             for f in fields}
+    flat, flat_ratio, ell_f = _patch_spectra(inp, pat, pixel_arcmin)
     t = step("patch_spectra", t)
-
-    # full-sky / masked spectra
-    if keep is None and not any(bad.values()):
-        weights = None
-    else:
-        allbad = np.zeros(m.shape[1], bool)
-        for k in names:
-            allbad |= np.any(np.isnan(maps[k]), axis=0)
-        base = (keep if keep is not None else np.ones(m.shape[1], bool)) & ~allbad
-        weights = spectra.apodize_mask(base, apodize_deg)
-    bk = hp.gauss_beam(kernel * ARCMIN, lmax=lmax_, pol=True)
-    hp_filter = {"TT": (1 - bk[:, 0]) ** 2}
-    if pol:
-        hp_filter.update({"EE": (1 - bk[:, 1]) ** 2, "BB": (1 - bk[:, 2]) ** 2,
-                          "TE": (1 - bk[:, 0]) * (1 - bk[:, 1])})
-    edges = _bin_edges(lmax_)
-    full, full_b, full_ss_b = {}, {}, {}
-    for k in names:
-        if weights is None and k in direct:
-            c = {"ell": np.arange(lmax_ + 1), "fsky": 1.0, "n_bad": 0, "lmax": lmax_}
-            c.update(zip(("TT", "EE", "BB", "TE", "EB", "TB"), direct[k]))
-        else:
-            c = spectra.masked_cl(maps[k] if pol else maps[k][0], lmax=lmax_, weights=weights)
-        full[k] = c
-        full_b[k] = _binned(c, edges)
-        full_ss_b[k] = _binned({s: c[s] * hp_filter[s] for s in hp_filter}, edges)
-    full_ratio = {}
-    if "reference" in maps:
-        for k in [n for n in names if n != "reference"]:
-            full_ratio[k] = {s: full_b[k][s] / full_b["reference"][s]
-                             for s in ("TT", "EE", "BB") if s in full_b[k]}
+    full, full_b, full_ss_b, full_ratio, hp_filter = _full_sky(inp, apodize_deg)
     t = step("full_sky_spectra", t)
-
-    # one-point statistics of the small scales (common bins per field)
-    onep = {}
-    for i, f in enumerate(fields):
-        ref = ss["reference" if "reference" in maps else "map"][:, i]
-        lo, hi = np.nanpercentile(ref, [0.1, 99.9])
-        bins = np.linspace(lo, hi, 61)
-        onep[f] = {k: one_point(ss[k][:, i], bins) for k in names}
+    onep = _one_points(inp, pat)
     t = step("one_point", t)
-
-    # seam check on the T small scales (m - smooth(m))^2
-    seam, seam_maps = None, None
-    if seam_tiling is not None:
-        def sspow(k):
-            d = maps[k][0] - lrs[k][0]
-            return d * d
-        ref_pow = sspow("reference") if "reference" in maps else None
-        seam = {}
-        seam_maps = {}
-        parent = parents(nside, min(128, nside))  # one index for every map
-        for k in [n for n in names if n != "reference"]:
-            seam[k], seam_maps[k], count = seam_check(sspow(k), ref_pow, size_deg=seam_tiling[0],
-                                                      overlap_deg=seam_tiling[1], keep=keep,
-                                                      parent=parent)
-        del parent
-        seam_maps["coverage"] = count
+    seam, seam_maps = _seams(inp, seam_tiling)
     t = step("seams", t)
     steps.close()
 
+    maps, names, fields, lmax_ = inp.maps, inp.names, inp.fields, inp.lmax
+    nside, stokes, keep = inp.nside, inp.stokes, inp.keep
+    fwhm_lr, fwhm_hr, baseline_kind, bad = inp.fwhm_lr, inp.fwhm_hr, inp.baseline_kind, inp.bad
+    patch_info, lrs = pat.info, inp.lrs
     summary = {
         "nside": nside, "stokes": stokes, "fields": list(fields), "inputs": names,
         "baseline": baseline_kind, "fwhm_lr_arcmin": fwhm_lr, "fwhm_hr_arcmin": fwhm_hr,
