@@ -286,13 +286,9 @@ def build(hr_map, out_dir, *, lr_map=None, mask=None, fwhm_hr_arcmin=12.0, fwhm_
     -------
     dict ``{split: Path}``
     """
-    import time
-
     from tqdm.auto import tqdm
 
     from . import __version__
-    from .projection import healpix_to_patches
-    from .smoothing import gaussian_small_scales, smooth
 
     stokes, hr, lr, nside = _check_inputs(hr_map, lr_map, stokes, mask)
     fwhm_hr = positive(fwhm_hr_arcmin, "fwhm_hr_arcmin")
@@ -300,14 +296,7 @@ def build(hr_map, out_dir, *, lr_map=None, mask=None, fwhm_hr_arcmin=12.0, fwhm_
     if fwhm_lr <= fwhm_hr:
         raise ValueError(f"`fwhm_lr_arcmin` ({fwhm_lr:g}) must be larger than `fwhm_hr_arcmin` "
                          f"({fwhm_hr:g})")
-    if int(n_patches) != n_patches or n_patches < 1:
-        raise ValueError(f"`n_patches` must be a positive integer, got {n_patches!r}")
-    frac = np.asarray(fractions, dtype=np.float64)
-    if frac.shape != (3,) or np.any(frac < 0) or frac.sum() <= 0:
-        raise ValueError(f"`fractions` must be three non-negative shares (train, validation, "
-                         f"test), got {fractions!r}")
-    frac = frac / frac.sum()
-    counts = split_counts(n_patches, frac, "`n_patches`", "`fractions`")
+    frac, counts = _check_counts(n_patches, fractions)
     if not 0 < min_coverage <= 1:
         raise ValueError(f"`min_coverage` must be in (0, 1], got {min_coverage!r}")
     pixel_arcmin = positive(pixel_arcmin, "pixel_arcmin")
@@ -316,21 +305,104 @@ def build(hr_map, out_dir, *, lr_map=None, mask=None, fwhm_hr_arcmin=12.0, fwhm_
     npix = int(npix)
     region_nside = _default_region_nside(npix, pixel_arcmin) if region_nside is None else int(region_nside)
     nside_of(12 * region_nside ** 2, "region_nside")
+    paths = _output_paths(out_dir, overwrite)
+
+    run = _Run(npix=npix, pixel_arcmin=pixel_arcmin, min_coverage=float(min_coverage),
+               batch=batch, kw=dict(npix=npix, pixel_arcmin=pixel_arcmin, backend=backend,
+                                    nthreads=nthreads))
+    stacks, bad, run.pol = _prepared_maps(hr, lr, stokes, fwhm_lr, fwhm_hr, seed, ell_fit, run)
+    run.stacks = stacks
+    run.kw["pol"] = run.pol
+    usable = ~bad if mask is None else (np.asarray(mask).astype(bool) & ~bad)
+    if not usable.any():
+        raise ValueError("`mask` leaves no valid pixel to cut patches from")
+    run.usable, run.usable_f, run.nside = usable, usable.astype(np.float32), nside
+    run.comps = [0] if stokes == "T" else [_COMPONENT[c] for c in stokes]
+    rng = np.random.default_rng([int(seed), 1])
+    run.split_of_region = _assign_regions(usable, region_nside, frac, rng)
+    run.region_nside = region_nside
+    radius = np.radians(patch_radius_deg(npix, pixel_arcmin))
+    run.min_dot = np.cos(2 * radius)  # centre separation below 2r: circumscribed discs overlap
+    run.max_cand = (max(20000, 200 * int(n_patches)) if max_candidates is None
+                    else int(max_candidates))
+
+    base_attrs = {"nside": nside, "fwhm_hr_arcmin": fwhm_hr, "fwhm_lr_arcmin": fwhm_lr,
+                  "pixel_arcmin": pixel_arcmin, "npix": npix, "seed": int(seed),
+                  "stokes": stokes, "forse_version": __version__, "min_coverage": float(min_coverage),
+                  "region_nside": region_nside, "fractions": frac,
+                  "n_positions_requested": int(n_patches), "target": "T_hr / T_lr",
+                  "qu_frame": "patch axes (forse.projection pol=True)", **dict(attrs or {})}
+    writers, chosen = {}, {}
+    run.bar = tqdm(total=int(counts.sum()), unit="patch", desc="training set", disable=not progress)
+    try:
+        for split in _FILL_ORDER:
+            si = SPLITS.index(split)
+            need = int(counts[si])
+            writers[split] = _Writer(paths[split], need * len(run.comps), npix,
+                                     dict(base_attrs, split=split), overwrite=overwrite)
+            others = [chosen[s] for s in chosen if len(chosen[s])]
+            others = np.concatenate(others) if others else np.zeros((0, 3))
+            srng = np.random.default_rng([int(seed), 2, si])
+            chosen[split] = _fill_split(run, split, need, writers[split], others, srng)
+        for split in SPLITS:
+            writers[split].finish(writers[split].stats)
+        run.lap("write")
+        if timings is not None:
+            timings.update(run.clock)
+    except BaseException:
+        for w in writers.values():
+            w.abort()
+        raise
+    finally:
+        run.bar.close()
+    return paths
+
+
+def _check_counts(n_patches, fractions):
+    """Normalized split shares and the positions per split."""
+    if int(n_patches) != n_patches or n_patches < 1:
+        raise ValueError(f"`n_patches` must be a positive integer, got {n_patches!r}")
+    frac = np.asarray(fractions, dtype=np.float64)
+    if frac.shape != (3,) or np.any(frac < 0) or frac.sum() <= 0:
+        raise ValueError(f"`fractions` must be three non-negative shares (train, validation, "
+                         f"test), got {fractions!r}")
+    frac = frac / frac.sum()
+    return frac, split_counts(n_patches, frac, "`n_patches`", "`fractions`")
+
+
+def _output_paths(out_dir, overwrite):
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {s: out_dir / f"{s}.h5" for s in SPLITS}
     for p in paths.values():
         if p.exists() and not overwrite:
             raise FileExistsError(f"{str(p)!r} exists; pass overwrite=True to replace it")
+    return paths
 
-    clock = {"smooth": 0.0, "baseline": 0.0, "select": 0.0, "cut": 0.0, "write": 0.0}
-    tick = time.perf_counter()
 
-    def lap(name):
-        nonlocal tick
-        now = time.perf_counter()
-        clock[name] += now - tick
-        tick = now
+class _Run:
+    """What the cutting stages share: the settings, the float32 map stacks, the usable pixels,
+    the region split, the progress bar and a clock per phase (smooth, baseline, select, cut,
+    write)."""
+
+    def __init__(self, **settings):
+        import time
+
+        self.__dict__.update(settings)
+        self.clock = {"smooth": 0.0, "baseline": 0.0, "select": 0.0, "cut": 0.0, "write": 0.0}
+        self._now = time.perf_counter
+        self._tick = self._now()
+
+    def lap(self, name):
+        now = self._now()
+        self.clock[name] += now - self._tick
+        self._tick = now
+
+
+def _prepared_maps(hr, lr, stokes, fwhm_lr, fwhm_hr, seed, ell_fit, run):
+    """The hr, lr and Gaussian-baseline maps as float32 stacks with NaN where a pixel is
+    missing (every projection backend propagates it), the missing pixels, and pol."""
+    from .smoothing import gaussian_small_scales, smooth
 
     pol = hr.shape[0] == 3 and stokes != "T"
     rows = [0] if not pol else [0, 1, 2]
@@ -351,135 +423,109 @@ def build(hr_map, out_dir, *, lr_map=None, mask=None, fwhm_hr_arcmin=12.0, fwhm_
         bad |= near
         lr[:, bad] = hp.UNSEEN
         hr[:, bad] = hp.UNSEEN
-    lap("smooth")
+    run.lap("smooth")
     gauss = gaussian_small_scales(lr if pol else lr[0], fwhm_lr, fwhm_hr, seed=seed,
                                   ell_fit=ell_fit).reshape(len(rows), -1)
-    lap("baseline")
-    # float32 stacks (the stored precision): half the memory traffic of the cut; missing
-    # pixels as NaN, which every projection backend propagates
+    run.lap("baseline")
+    # float32 stacks (the stored precision): half the memory traffic of the cut
     if pol:
         stacks = [_float32_nan(list(x), bad) for x in (hr, lr, gauss)]
     else:
         stacks = [_float32_nan([hr[0], lr[0], gauss[0]], bad)]  # one cut for all three
-    del hr, lr, gauss
-    usable = ~bad if mask is None else (np.asarray(mask).astype(bool) & ~bad)
-    if not usable.any():
-        raise ValueError("`mask` leaves no valid pixel to cut patches from")
+    return stacks, bad, pol
 
-    comps = [0] if stokes == "T" else [_COMPONENT[c] for c in stokes]
-    per_pos = len(comps)
-    rng = np.random.default_rng([int(seed), 1])
-    split_of_region = _assign_regions(usable, region_nside, frac, rng)
-    radius = np.radians(patch_radius_deg(npix, pixel_arcmin))
-    min_dot = np.cos(2 * radius)  # centre separation below 2r: circumscribed discs overlap
-    max_cand = max(20000, 200 * int(n_patches)) if max_candidates is None else int(max_candidates)
-    usable_f = usable.astype(np.float32)
 
-    base_attrs = {"nside": nside, "fwhm_hr_arcmin": fwhm_hr, "fwhm_lr_arcmin": fwhm_lr,
-                  "pixel_arcmin": pixel_arcmin, "npix": npix, "seed": int(seed),
-                  "stokes": stokes, "forse_version": __version__, "min_coverage": float(min_coverage),
-                  "region_nside": region_nside, "fractions": frac,
-                  "n_positions_requested": int(n_patches), "target": "T_hr / T_lr",
-                  "qu_frame": "patch axes (forse.projection pol=True)", **dict(attrs or {})}
-    writers, chosen = {}, {}
-    found = {s: 0 for s in SPLITS}
-    rejected_total = {"nan": 0, "constant": 0, "nonpositive_lr": 0}
-    bar = tqdm(total=int(counts.sum()), unit="patch", desc="training set", disable=not progress)
-    try:
-        for split in _FILL_ORDER:
-            si = SPLITS.index(split)
-            need = int(counts[si])
-            writers[split] = _Writer(paths[split], need * per_pos, npix,
-                                     dict(base_attrs, split=split), overwrite=overwrite)
-            others = [chosen[s] for s in chosen if len(chosen[s])]
-            others = np.concatenate(others) if others else np.zeros((0, 3))
-            mine = []
-            rej = {"nan": 0, "constant": 0, "nonpositive_lr": 0, "coverage": 0, "overlap": 0}
-            srng = np.random.default_rng([int(seed), 2, si])
-            tried = 0
-            while found[split] < need and tried < max_cand:
-                m = min(4096, max_cand - tried)
-                tried += m
-                lon = srng.uniform(0.0, 360.0, m)
-                lat = np.degrees(np.arcsin(srng.uniform(-1.0, 1.0, m)))
-                region = hp.ang2pix(region_nside, lon, lat, lonlat=True)
-                keep = split_of_region[region] == si
-                keep &= usable[hp.ang2pix(nside, lon, lat, lonlat=True)]
-                lon, lat = lon[keep], lat[keep]
-                if lon.size == 0:
-                    continue
-                cov = _coverage(usable_f, lon, lat, npix, pixel_arcmin)
-                ok = cov >= min_coverage
-                rej["coverage"] += int((~ok).sum())
-                lon, lat = lon[ok], lat[ok]
-                if others.shape[0] and lon.size:
-                    vec = _unit_vectors(lon, lat)
-                    clash = (vec @ others.T >= min_dot).any(axis=1)
-                    rej["overlap"] += int(clash.sum())
-                    lon, lat = lon[~clash], lat[~clash]
-                for start in range(0, lon.size, batch):
-                    if found[split] >= need:
-                        break
-                    lo_, la_ = lon[start:start + batch], lat[start:start + batch]
-                    lo_, la_ = lo_[: need - found[split]], la_[: need - found[split]]
-                    lap("select")
-                    kw = dict(npix=npix, pixel_arcmin=pixel_arcmin, pol=pol, backend=backend,
-                              nthreads=nthreads)
-                    if pol:
-                        p_hr, p_lr, p_g = (healpix_to_patches(s, lo_, la_, **kw) for s in stacks)
-                    else:
-                        p = healpix_to_patches(stacks[0], lo_, la_, **kw)
-                        p_hr, p_lr, p_g = p[:, 0:1], p[:, 1:2], p[:, 2:3]
-                    t_lr = p_lr[:, 0]
-                    with np.errstate(divide="ignore", invalid="ignore"):
-                        target = p_hr[:, 0] / t_lr
-                    axes = (1, 2, 3)
-                    is_nan = ~np.isfinite(p_hr).all(axis=axes) | ~np.isfinite(p_lr).all(axis=axes) \
-                        | ~np.isfinite(p_g).all(axis=axes)
-                    nonpos = ~is_nan & (t_lr <= 0).any(axis=(1, 2))
-                    inputs = p_lr[:, comps]
-                    const = ~is_nan & ~nonpos & (_flat(target, (1, 2)) | _flat(inputs, (2, 3)).any(axis=1))
-                    good = ~(is_nan | nonpos | const)
-                    rej["nan"] += int(is_nan.sum())
-                    rej["nonpositive_lr"] += int(nonpos.sum())
-                    rej["constant"] += int(const.sum())
-                    lap("cut")
-                    if not good.any():
-                        continue
-                    g = np.flatnonzero(good)
-                    # one entry per (position, component), components interleaved per position
-                    sel = np.repeat(g, per_pos)
-                    comp = np.tile(np.asarray(comps), g.size)
-                    rowi = comp if pol else np.zeros_like(comp)
-                    writers[split].add(p_hr[sel, rowi], p_lr[sel, rowi], target[sel],
-                                       p_g[sel, rowi], lo_[sel], la_[sel], comp.astype(np.uint8))
-                    mine.append(_unit_vectors(lo_[g], la_[g]))
-                    found[split] += g.size
-                    bar.update(g.size)
-                    lap("write")
-            if found[split] < need:
-                raise ValueError(
-                    f"the mask leaves room for only {found[split]} of the {need} {split} patches "
-                    f"asked for ({npix}x{npix} at {pixel_arcmin:g}', >= {min_coverage:.0%} in the "
-                    f"mask, {tried} random centres tried; rejected: {rej}); ask for fewer "
-                    "patches, smaller patches, a lower min_coverage or a larger mask")
-            chosen[split] = np.concatenate(mine) if mine else np.zeros((0, 3))
-            for k in ("nan", "constant", "nonpositive_lr"):
-                rejected_total[k] += rej[k]
-            writers[split].stats = {f"rejected_{k}": v for k, v in rej.items()}
-            writers[split].stats["candidates_tried"] = tried
-        for split in SPLITS:
-            writers[split].finish(writers[split].stats)
-        lap("write")
-        if timings is not None:
-            timings.update(clock)
-    except BaseException:
-        for w in writers.values():
-            w.abort()
-        raise
-    finally:
-        bar.close()
-    return paths
+def _candidates(run, si, others, srng, m):
+    """Up to ``m`` random centres of split ``si``: in its regions, on usable pixels, covered
+    enough, and not overlapping the patches of the splits already filled."""
+    lon = srng.uniform(0.0, 360.0, m)
+    lat = np.degrees(np.arcsin(srng.uniform(-1.0, 1.0, m)))
+    region = hp.ang2pix(run.region_nside, lon, lat, lonlat=True)
+    keep = run.split_of_region[region] == si
+    keep &= run.usable[hp.ang2pix(run.nside, lon, lat, lonlat=True)]
+    lon, lat = lon[keep], lat[keep]
+    rej = {"coverage": 0, "overlap": 0}
+    if lon.size == 0:
+        return lon, lat, rej
+    cov = _coverage(run.usable_f, lon, lat, run.npix, run.pixel_arcmin)
+    ok = cov >= run.min_coverage
+    rej["coverage"] = int((~ok).sum())
+    lon, lat = lon[ok], lat[ok]
+    if others.shape[0] and lon.size:
+        vec = _unit_vectors(lon, lat)
+        clash = (vec @ others.T >= run.min_dot).any(axis=1)
+        rej["overlap"] = int(clash.sum())
+        lon, lat = lon[~clash], lat[~clash]
+    return lon, lat, rej
+
+
+def _cut(run, lo_, la_, rej):
+    """Patches at the centres; the usable ones (finite, positive low-resolution intensity, not
+    constant), with the rejections counted into ``rej``."""
+    from .projection import healpix_to_patches
+
+    if run.pol:
+        p_hr, p_lr, p_g = (healpix_to_patches(s, lo_, la_, **run.kw) for s in run.stacks)
+    else:
+        p = healpix_to_patches(run.stacks[0], lo_, la_, **run.kw)
+        p_hr, p_lr, p_g = p[:, 0:1], p[:, 1:2], p[:, 2:3]
+    t_lr = p_lr[:, 0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        target = p_hr[:, 0] / t_lr
+    axes = (1, 2, 3)
+    is_nan = ~np.isfinite(p_hr).all(axis=axes) | ~np.isfinite(p_lr).all(axis=axes) \
+        | ~np.isfinite(p_g).all(axis=axes)
+    nonpos = ~is_nan & (t_lr <= 0).any(axis=(1, 2))
+    inputs = p_lr[:, run.comps]
+    const = ~is_nan & ~nonpos & (_flat(target, (1, 2)) | _flat(inputs, (2, 3)).any(axis=1))
+    rej["nan"] += int(is_nan.sum())
+    rej["nonpositive_lr"] += int(nonpos.sum())
+    rej["constant"] += int(const.sum())
+    return p_hr, p_lr, p_g, target, ~(is_nan | nonpos | const)
+
+
+def _fill_split(run, split, need, writer, others, srng):
+    """Cut and write ``need`` positions of ``split``; returns their unit vectors."""
+    found, tried, mine = 0, 0, []
+    rej = {"nan": 0, "constant": 0, "nonpositive_lr": 0, "coverage": 0, "overlap": 0}
+    per_pos, comps = len(run.comps), np.asarray(run.comps)
+    while found < need and tried < run.max_cand:
+        m = min(4096, run.max_cand - tried)
+        tried += m
+        lon, lat, r = _candidates(run, SPLITS.index(split), others, srng, m)
+        rej["coverage"] += r["coverage"]
+        rej["overlap"] += r["overlap"]
+        for start in range(0, lon.size, run.batch):
+            if found >= need:
+                break
+            lo_, la_ = lon[start:start + run.batch], lat[start:start + run.batch]
+            lo_, la_ = lo_[: need - found], la_[: need - found]
+            run.lap("select")
+            p_hr, p_lr, p_g, target, good = _cut(run, lo_, la_, rej)
+            run.lap("cut")
+            if not good.any():
+                continue
+            g = np.flatnonzero(good)
+            # one entry per (position, component), components interleaved per position
+            sel = np.repeat(g, per_pos)
+            comp = np.tile(comps, g.size)
+            rowi = comp if run.pol else np.zeros_like(comp)
+            writer.add(p_hr[sel, rowi], p_lr[sel, rowi], target[sel], p_g[sel, rowi], lo_[sel],
+                       la_[sel], comp.astype(np.uint8))
+            mine.append(_unit_vectors(lo_[g], la_[g]))
+            found += g.size
+            run.bar.update(g.size)
+            run.lap("write")
+    if found < need:
+        raise ValueError(
+            f"the mask leaves room for only {found} of the {need} {split} patches "
+            f"asked for ({run.npix}x{run.npix} at {run.pixel_arcmin:g}', >= "
+            f"{run.min_coverage:.0%} in the mask, {tried} random centres tried; rejected: "
+            f"{rej}); ask for fewer patches, smaller patches, a lower min_coverage or a larger "
+            "mask")
+    writer.stats = {f"rejected_{k}": v for k, v in rej.items()}
+    writer.stats["candidates_tried"] = tried
+    return np.concatenate(mine) if mine else np.zeros((0, 3))
 
 
 class TrainingSet:
