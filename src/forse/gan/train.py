@@ -553,24 +553,11 @@ def _resumes(cfg_path):
     return json.loads(Path(cfg_path).read_text()).get("resumes", []) if Path(cfg_path).is_file() else []
 
 
-def train(data_dir, out_dir, cfg: TrainConfig | None = None, *, resume=False, overwrite=False,
-          steps=None, progress=True, command=None) -> dict:
-    """Train (or resume) a generator; returns a summary dict (also in ``out_dir/summary.json``).
-
-    Writes ``out_dir/config.json``, ``log.csv``, ``loss.png``, ``checkpoints/`` and the final
-    generator ``<name>.keras`` + ``<name>.json`` (the best checkpoint on the validation split,
-    or the last one without a validation split), with test-split metrics in its card.
-
-    ``resume=True`` continues from the last checkpoint with the settings saved in
-    ``config.json`` (``cfg``, if given, must agree with them except for ``steps``); ``steps``
-    overrides the total number of steps. A fresh start in a folder that holds checkpoints needs
-    ``overwrite=True``.
-    """
-    from tqdm.auto import tqdm
-
-    out = Path(out_dir)
-    ck = out / "checkpoints"
-    cfg_path = out / "config.json"
+def _settings(out, cfg, data_dir, resume, overwrite, steps, command):
+    """The run's settings: the saved ones on a resume (only ``steps`` may change; the card
+    records the original command and every resume), else ``cfg``; refuses to overwrite
+    checkpoints or a model without ``overwrite``."""
+    ck, cfg_path = out / "checkpoints", out / "config.json"
     if resume and not checkpoints.list_checkpoints(ck):
         raise FileNotFoundError(f"`resume`: {str(out)!r} has no checkpoint to resume from; "
                                 "start without resume")
@@ -587,7 +574,7 @@ def train(data_dir, out_dir, cfg: TrainConfig | None = None, *, resume=False, ov
         if steps is not None:
             cfg.steps = int(steps)
         data_dir = data_dir or saved["data_dir"]
-        if command is not None:  # the card records the original command and every resume
+        if command is not None:
             checkpoints._write_json(cfg_path, dict(saved, resumes=saved.get("resumes", []) + [command]))
         command = saved.get("command") or command
     elif not resume and checkpoints.list_checkpoints(ck) and not overwrite:
@@ -601,7 +588,88 @@ def train(data_dir, out_dir, cfg: TrainConfig | None = None, *, resume=False, ov
                               "overwrite=True (--overwrite) to replace it or choose another name")
     if data_dir is None:
         raise ValueError("`data_dir` is required: nothing to resume in " + str(out))
-    cfg = (cfg or TrainConfig()).check()
+    return (cfg or TrainConfig()).check(), data_dir, command
+
+
+def _loop(trainer, batches, cfg, ck, log_path, best, val, progress):
+    """Train up to ``cfg.steps``: a log row every ``log_every`` steps, a checkpoint scored on
+    the validation patches ``val`` every ``checkpoint_every`` (the best one recorded); returns
+    the best checkpoint's record."""
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=cfg.steps, initial=trainer.step, disable=not progress, desc="forse train",
+               unit="step", dynamic_ncols=True)
+    t0 = time.perf_counter()
+    with open(log_path, "a", newline="") as logf:
+        writer = csv.DictWriter(logf, LOG_FIELDS)
+        while trainer.step < cfg.steps:
+            d_loss, g_loss = trainer.train_step(batches)
+            step = trainer.step
+            row = None
+            if step % cfg.log_every == 0 or step % cfg.checkpoint_every == 0 or step == cfg.steps:
+                row = {"step": step, "d_loss": f"{d_loss:.5f}", "g_loss": f"{g_loss:.5f}",
+                       "v0": "", "v1": "", "v2": "", "score": "",
+                       "seconds": f"{time.perf_counter() - t0:.2f}"}
+                bar.set_postfix(d=f"{d_loss:.3f}", g=f"{g_loss:.3f}", refresh=False)
+            if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+                best = _checkpoint(trainer, cfg, ck, best, val, row)
+            if row is not None:
+                writer.writerow(row)
+                logf.flush()
+            bar.update(1)
+    bar.close()
+    return best
+
+
+def _checkpoint(trainer, cfg, ck, best, val, row):
+    metrics = _evaluate(trainer, *val, cfg) if val is not None else {}
+    for k in ("v0", "v1", "v2", "score"):
+        if k in metrics:
+            row[k] = f"{metrics[k]:.4f}"
+    arrays, meta = trainer.state()
+    meta["validation"] = metrics
+    checkpoints.save(ck, trainer.step, arrays, meta)
+    if metrics and (best is None or metrics["score"] > best["score"]):
+        checkpoints.write_best(ck, trainer.step, metrics["score"], dict(metrics, variant="nu"))
+        best = checkpoints.read_best(ck)
+    checkpoints.prune(ck, cfg.keep)
+    return best
+
+
+def _final_metrics(trainer, data_dir, cfg, best, chosen):
+    """The card's metrics: the chosen checkpoint's validation score and the test split's (nu,
+    min-max, and the ceiling of the truth's halves)."""
+    metrics = {"metric": METRIC, "validation": best["metrics"] if best else {},
+               "checkpoint_step": chosen}
+    if (data_dir / "test.h5").is_file():
+        from ..minkowski import ceiling
+
+        xt, yt, _ = prepare(data_dir, "test", cfg)  # every test patch: >= 80 keep bands clear
+        metrics["test"] = _evaluate(trainer, xt, yt, cfg, seed=54321)
+        metrics["test_minmax"] = _evaluate(trainer, xt, yt, cfg, seed=54321, variant="minmax")
+        if len(yt) >= 2:
+            metrics["test_ceiling"] = (ceiling(yt) if not cfg.joint else
+                                       {s: ceiling(yt[..., c]) for c, s in enumerate(JOINT)})
+    return metrics
+
+
+def train(data_dir, out_dir, cfg: TrainConfig | None = None, *, resume=False, overwrite=False,
+          steps=None, progress=True, command=None) -> dict:
+    """Train (or resume) a generator; returns a summary dict (also in ``out_dir/summary.json``).
+
+    Writes ``out_dir/config.json``, ``log.csv``, ``loss.png``, ``checkpoints/`` and the final
+    generator ``<name>.keras`` + ``<name>.json`` (the best checkpoint on the validation split,
+    or the last one without a validation split), with test-split metrics in its card.
+
+    ``resume=True`` continues from the last checkpoint with the settings saved in
+    ``config.json`` (``cfg``, if given, must agree with them except for ``steps``); ``steps``
+    overrides the total number of steps. A fresh start in a folder that holds checkpoints needs
+    ``overwrite=True``.
+    """
+    out = Path(out_dir)
+    ck = out / "checkpoints"
+    cfg_path = out / "config.json"
+    cfg, data_dir, command = _settings(out, cfg, data_dir, resume, overwrite, steps, command)
     if overwrite and not resume and ck.is_dir():
         import shutil
 
@@ -609,9 +677,8 @@ def train(data_dir, out_dir, cfg: TrainConfig | None = None, *, resume=False, ov
     data_dir = Path(data_dir)
     x, y, attrs = prepare(data_dir, "train", cfg)
     batches = Batches(x, y, cfg)
-    have_val = (data_dir / "validation.h5").is_file()
-    if have_val:
-        xv, yv, _ = prepare(data_dir, "validation", cfg, limit=cfg.val_patches)
+    val = (prepare(data_dir, "validation", cfg, limit=cfg.val_patches)[:2]
+           if (data_dir / "validation.h5").is_file() else None)
     out.mkdir(parents=True, exist_ok=True)
     if not (resume and cfg_path.is_file()):
         checkpoints._write_json(cfg_path, {"config": cfg.to_dict(), "data_dir": str(data_dir),
@@ -628,37 +695,7 @@ def train(data_dir, out_dir, cfg: TrainConfig | None = None, *, resume=False, ov
     if best is not None and best.get("metrics", {}).get("variant") != "nu":
         best = None  # chosen with the former min-max metric: choose again from the next checkpoint
     start = trainer.step
-    bar = tqdm(total=cfg.steps, initial=start, disable=not progress, desc="forse train",
-               unit="step", dynamic_ncols=True)
-    t0 = time.perf_counter()
-    with open(log_path, "a", newline="") as logf:
-        writer = csv.DictWriter(logf, LOG_FIELDS)
-        while trainer.step < cfg.steps:
-            d_loss, g_loss = trainer.train_step(batches)
-            step = trainer.step
-            row = None
-            if step % cfg.log_every == 0 or step % cfg.checkpoint_every == 0 or step == cfg.steps:
-                row = {"step": step, "d_loss": f"{d_loss:.5f}", "g_loss": f"{g_loss:.5f}",
-                       "v0": "", "v1": "", "v2": "", "score": "",
-                       "seconds": f"{time.perf_counter() - t0:.2f}"}
-                bar.set_postfix(d=f"{d_loss:.3f}", g=f"{g_loss:.3f}", refresh=False)
-            if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-                metrics = _evaluate(trainer, xv, yv, cfg) if have_val else {}
-                for k in ("v0", "v1", "v2", "score"):
-                    if k in metrics:
-                        row[k] = f"{metrics[k]:.4f}"
-                arrays, meta = trainer.state()
-                meta["validation"] = metrics
-                checkpoints.save(ck, step, arrays, meta)
-                if metrics and (best is None or metrics["score"] > best["score"]):
-                    checkpoints.write_best(ck, step, metrics["score"], dict(metrics, variant="nu"))
-                    best = checkpoints.read_best(ck)
-                checkpoints.prune(ck, cfg.keep)
-            if row is not None:
-                writer.writerow(row)
-                logf.flush()
-            bar.update(1)
-    bar.close()
+    best = _loop(trainer, batches, cfg, ck, log_path, best, val, progress)
     rate = _rate_from_log(_read_log(log_path, trainer.step))
 
     # final model: the best validated checkpoint (else the last)
@@ -666,17 +703,7 @@ def train(data_dir, out_dir, cfg: TrainConfig | None = None, *, resume=False, ov
     if chosen != trainer.step:
         trainer.restore(*checkpoints.load(checkpoints.checkpoint_path(ck, chosen)),
                         generator_only=True)
-    metrics = {"metric": METRIC, "validation": best["metrics"] if best else {},
-               "checkpoint_step": chosen}
-    if (data_dir / "test.h5").is_file():
-        from ..minkowski import ceiling
-
-        xt, yt, _ = prepare(data_dir, "test", cfg)  # every test patch: >= 80 keep bands clear
-        metrics["test"] = _evaluate(trainer, xt, yt, cfg, seed=54321)
-        metrics["test_minmax"] = _evaluate(trainer, xt, yt, cfg, seed=54321, variant="minmax")
-        if len(yt) >= 2:
-            metrics["test_ceiling"] = (ceiling(yt) if not cfg.joint else
-                                       {s: ceiling(yt[..., c]) for c, s in enumerate(JOINT)})
+    metrics = _final_metrics(trainer, data_dir, cfg, best, chosen)
     sky_seeds, sky = _sky_provenance(attrs)
     card = make_card(
         name=cfg.name, patch_size=cfg.patch_size, pixel_arcmin=attrs.get("pixel_arcmin", float("nan")),
