@@ -16,10 +16,15 @@ try:
 except PackageNotFoundError:  # pragma: no cover - source checkout without install
     __version__ = "0.0.0+src"
 
-# Submodules load on first use (``forse.gan`` pulls in TensorFlow, so nothing is imported eagerly).
-_SUBMODULES = ("extend", "gan", "io", "masks", "minkowski", "normalize", "parallel",
-               "projection", "report", "sky", "smoothing", "spectra", "tiling", "training_set",
-               "validate")
+# The layout (README "Layout"): sphere (geometry and transforms), stats (statistics and
+# validation), data (sky and training data), gan, pipeline (the extension), cli/commands. The
+# modules keep their former names too (forse.extend is forse.pipeline.extend). Submodules load
+# on first use (``forse.gan`` pulls in TensorFlow, so nothing is imported eagerly).
+_SUBMODULES = ("sphere", "stats", "data", "gan", "pipeline",
+               "projection", "sht", "tiling", "smoothing",
+               "minkowski", "spectra", "validate", "report", "skystats",
+               "sky", "masks", "training_set", "io", "units",
+               "extend", "normalize", "calibrate", "options", "parallel", "pysm")
 __all__ = ["__version__", *_SUBMODULES]
 
 

@@ -1,63 +1,7 @@
-"""MPI helpers: forse runs serially unless it was started under ``mpiexec`` with mpi4py present.
+"""``forse.parallel`` is ``forse.pipeline.parallel``: the module moved into the pipeline subpackage; this
+name stays (the same module object, not a copy)."""
+import sys
 
-Work is split by whole generator batches (never by single patches), so that every batch a rank
-runs is bit-for-bit the batch the serial run would have run: the gathered result is identical to
-the serial one.
-"""
-from __future__ import annotations
+from .pipeline import parallel as _module
 
-import os
-
-#: rank variables that mpiexec/mpirun (MPICH/Hydra, PMIx, Open MPI, Intel MPI) give each rank
-LAUNCHER_VARS = ("PMI_RANK", "PMIX_RANK", "OMPI_COMM_WORLD_RANK", "MPI_LOCALRANKID", "PMI_SIZE")
-
-
-def launched(env=None) -> bool:
-    """Whether this process was started by an MPI launcher: mpiexec/mpirun (their rank
-    variables) or a Slurm ``srun`` step of more than one task (``SLURM_STEP_NUM_TASKS``, which
-    srun sets for its tasks and a batch script itself does not have)."""
-    env = os.environ if env is None else env
-    if any(k in env for k in LAUNCHER_VARS):
-        return True
-    try:
-        return int(env.get("SLURM_STEP_NUM_TASKS", "1")) > 1
-    except ValueError:
-        return False
-
-
-def world():
-    """The MPI world communicator when running under more than one rank, else ``None``."""
-    if not launched():
-        return None  # not under a launcher: do not pay for (or require) MPI initialisation
-    try:
-        from mpi4py import MPI
-    except ImportError:
-        return None
-    comm = MPI.COMM_WORLD
-    return comm if comm.Get_size() > 1 else None
-
-
-def rank(comm) -> int:
-    return 0 if comm is None else comm.Get_rank()
-
-
-def size(comm) -> int:
-    return 1 if comm is None else comm.Get_size()
-
-
-def my_share(n: int, comm) -> list[int]:
-    """Indices 0..n-1 that this rank owns (round robin, so ranks get similar loads)."""
-    return list(range(rank(comm), n, size(comm)))
-
-
-def gather_by_index(items: dict, comm) -> dict | None:
-    """Gather {index: value} dicts on rank 0 (returns the merged dict there, None elsewhere)."""
-    if comm is None:
-        return items
-    parts = comm.gather(items, root=0)
-    if comm.Get_rank() != 0:
-        return None
-    merged = {}
-    for part in parts:
-        merged.update(part)
-    return merged
+sys.modules[__name__] = _module

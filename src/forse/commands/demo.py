@@ -28,7 +28,7 @@ EXAMPLE = """example:
 def register(sub, name):
     import argparse
 
-    from ..sky import SKY_VERSION
+    from ..data.sky import SKY_VERSION
 
     p = sub.add_parser(name, help="run the whole chain on the built-in synthetic sky",
                        description=__doc__, epilog=EXAMPLE,
@@ -62,7 +62,7 @@ def check(args):
     """Every argument and the output folder, before the sky is drawn and before anything is
     created."""
     from .. import _checks as c
-    from ..extend import min_nside, model_cards
+    from ..pipeline.extend import min_nside, model_cards
 
     card = model_cards(None, args.stokes, args.pol_mode)["T"]
     c.nside(args.nside, "--nside")
@@ -93,13 +93,14 @@ def run(args):
 
 
 def _run(args):
-    from .. import __version__, io
+    from .. import __version__
     from .._atomic import write_json
-    from ..extend import Timings, extend, output_header
-    from ..options import ExtendOptions
-    from ..sky import synthetic_dust
-    from ..smoothing import resmooth
-    from ..units import BUILTIN_FREQ_GHZ, BUILTIN_UNIT
+    from ..data import io
+    from ..data.sky import synthetic_dust
+    from ..data.units import BUILTIN_FREQ_GHZ, BUILTIN_UNIT
+    from ..pipeline.extend import Timings, extend, output_header
+    from ..pipeline.options import ExtendOptions
+    from ..sphere.smoothing import resmooth
 
     t = Timings()
     t0 = time.perf_counter()
@@ -129,7 +130,7 @@ def _run(args):
                "input_fwhm_arcmin": args.input_fwhm,
                "pol_mode": args.pol_mode, "map": os.path.basename(path)}
     if not args.no_validate:
-        from ..validate import validate
+        from ..stats.validate import validate
 
         with t("validate"):
             # spectra to l = 1536 (the 12' beam is at 8 % there): the transforms dominate the

@@ -18,7 +18,7 @@ EXAMPLE = """example:
 def register(sub, name):
     import argparse
 
-    from .. import units
+    from ..data import units
 
     p = sub.add_parser(name, help="extend a low-resolution map with generated small scales",
                        description=__doc__, epilog=EXAMPLE,
@@ -87,8 +87,8 @@ def check(args) -> list[str]:
     """Every argument, the input's header, the model cards and the outputs, before TensorFlow
     loads and before anything is written; returns the output names."""
     from .. import _checks as c
-    from ..extend import min_nside, model_cards
-    from ..io import _healpix_hdu
+    from ..data.io import _healpix_hdu
+    from ..pipeline.extend import min_nside, model_cards
 
     c.input_file(args.input, "INPUT")
     _, head, ncol = _healpix_hdu(args.input)
@@ -124,10 +124,11 @@ def check(args) -> list[str]:
 
 def run(args):
     names = check(args)
-    from .. import io, parallel, units
     from .._checks import ascii_text
-    from ..extend import Timings, extend, output_header
-    from ..options import ExtendOptions
+    from ..data import io, units
+    from ..pipeline import parallel
+    from ..pipeline.extend import Timings, extend, output_header
+    from ..pipeline.options import ExtendOptions
 
     comm = parallel.world()
     # Many realizations: whole realizations per rank; few: patches of each realization over ranks.
@@ -176,7 +177,7 @@ def run(args):
 def _units(args, head):
     """(input unit, output unit, reference frequency) from --unit, --freq and the input's
     header (TUNIT1, REFFREQ); refuses a conversion whose frequency is unknown."""
-    from .. import units
+    from ..data import units
 
     freq = args.freq if args.freq is not None else head.get("REFFREQ")
     freq = None if freq is None else float(freq)

@@ -49,8 +49,8 @@ def run(args):
     import numpy as np
 
     check(args)
-    from .. import io
-    from ..masks import training_mask
+    from ..data import io
+    from ..data.masks import training_mask
 
     m, _ = io.read_map(args.map, field=0)
     v, _ = io.read_map(args.variance, field=0)

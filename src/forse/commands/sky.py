@@ -12,7 +12,7 @@ EXAMPLE = """examples:
 def register(sub, name):
     import argparse
 
-    from ..sky import SKY_VERSION
+    from ..data.sky import SKY_VERSION
 
     p = sub.add_parser(name, help="write the synthetic dust sky (GNILC stand-in)",
                        description=__doc__, epilog=EXAMPLE,
@@ -58,9 +58,9 @@ def run(args):
     import time
 
     check(args)
-    from .. import io
-    from ..sky import noise_variance, synthetic_dust
-    from ..units import BUILTIN_FREQ_GHZ, BUILTIN_UNIT
+    from ..data import io
+    from ..data.sky import noise_variance, synthetic_dust
+    from ..data.units import BUILTIN_FREQ_GHZ, BUILTIN_UNIT
 
     t0 = time.perf_counter()
     m = synthetic_dust(args.nside, seed=args.seed, stokes=args.stokes, fwhm_arcmin=args.fwhm,

@@ -18,7 +18,7 @@ EXAMPLE = """examples:
 def register(sub, name):
     import argparse
 
-    from ..sky import SKY_VERSION
+    from ..data.sky import SKY_VERSION
 
     p = sub.add_parser(name, help="build train/validation/test patch sets",
                        description=__doc__, epilog=EXAMPLE,
@@ -85,7 +85,7 @@ def check(args):
                          f"({args.fwhm_hr:g})")
     if min(args.fractions) < 0 or sum(args.fractions) <= 0:
         raise ValueError(f"--fractions must be three non-negative shares, got {args.fractions}")
-    from ..training_set import split_counts
+    from ..data.training_set import split_counts
 
     split_counts(args.n_patches, args.fractions, "--n-patches", "--fractions")
     if not 0 < args.min_coverage <= 1:
@@ -110,9 +110,9 @@ def run(args):
 
     check(args)
 
-    from .. import io
-    from ..masks import latitude_mask, training_mask, valid_pixels
-    from ..training_set import build, to_forse_npy
+    from ..data import io
+    from ..data.masks import latitude_mask, training_mask, valid_pixels
+    from ..data.training_set import build, to_forse_npy
 
     t0 = time.perf_counter()
     timing = {}
@@ -126,7 +126,7 @@ def run(args):
         lr = io.read_map(args.lr_input, field=(0, 1, 2) if need_pol else 0)[0] if args.lr_input else None
         variance = io.read_map(args.variance, field=0)[0] if args.variance else None
     else:
-        from ..sky import noise_variance, synthetic_dust
+        from ..data.sky import noise_variance, synthetic_dust
 
         hr = synthetic_dust(args.nside, seed=args.seed, stokes="TQU" if need_pol else "T",
                             fwhm_arcmin=args.fwhm_hr, version=args.sky_version)

@@ -88,7 +88,7 @@ def check(args):
     if args.apodize_deg < 0:
         raise ValueError(f"--apodize-deg must be >= 0, got {args.apodize_deg:g}")
     if args.lmax is not None:
-        from ..io import _healpix_hdu
+        from ..data.io import _healpix_hdu
 
         nside = int(_healpix_hdu(args.map)[1]["NSIDE"])
         c.integer(args.lmax, "--lmax", 2, 4 * nside)
@@ -105,7 +105,7 @@ def check(args):
 
 def _header_seed(path):
     """The SEED keyword of a HEALPix FITS map (``forse sky`` writes it), or None."""
-    from ..io import _healpix_hdu
+    from ..data.io import _healpix_hdu
 
     try:
         seed = _healpix_hdu(path)[1].get("SEED")
@@ -119,7 +119,7 @@ def _header_seed(path):
 
 def run(args):
     patches, seam = check(args)
-    from ..validate import validate
+    from ..stats.validate import validate
 
     ref_seed = args.reference_seed
     if ref_seed is None and args.reference:

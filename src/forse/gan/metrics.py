@@ -9,7 +9,7 @@ halves of the true patches.
 """
 from __future__ import annotations
 
-from ..minkowski import N_THRESHOLDS, VARIANTS, ceiling, curves, minmax, score, standardize, thresholds  # noqa: F401
+from ..stats.minkowski import N_THRESHOLDS, VARIANTS, ceiling, curves, minmax, score, standardize, thresholds  # noqa: F401
 
 minkowski_overlap = score
 

@@ -35,7 +35,7 @@ def add_input_noise(x, amplitude: float, rng: np.random.Generator) -> np.ndarray
     x = np.asarray(x, dtype=np.float32)
     if amplitude == 0:
         return x
-    from ..normalize import rescale
+    from ..pipeline.normalize import rescale
 
     noisy = x + rng.uniform(-amplitude, amplitude, size=x.shape).astype(np.float32)
     return rescale(noisy, robust=False)[0]
@@ -134,7 +134,7 @@ class Generator:
         """The network input of low-resolution patches, rescaled as the card says: ``(N, n, n)``
         for a scalar model, ``(N, 3, n, n)`` T, Q, U (patch frame) for the joint one, whose T may
         come already rescaled (``t_scaled``, the same rescaling)."""
-        from ..normalize import rescale
+        from ..pipeline.normalize import rescale
 
         n = self.normalization
         if self.channels == 1:
@@ -165,7 +165,7 @@ class Generator:
         Scalar model: ``to_physical(g, base, gauss, lr_amplitude=amplitude) - base``, ``(N, n, n)``.
         Joint model: the Q, U small scales ``(N, 2, n, n)`` of ``spin2_to_physical`` (``base``,
         ``gauss``: ``(N, 3, n, n)`` T, Q, U; the generated T channel is not used)."""
-        from ..normalize import spin2_to_physical, to_physical
+        from ..pipeline.normalize import spin2_to_physical, to_physical
 
         n = self.normalization
         px = float(self.card["pixel_arcmin"])

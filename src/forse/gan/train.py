@@ -198,7 +198,7 @@ def joint_inputs(lr, robust=True, percentiles=(0.5, 99.5), t_scaled=None):
     rescaled as the scalar models' input (``t_scaled``, if the caller has it already), Q and U
     divided by one scale (the shared P percentile, ``forse.normalize.rescale_spin2``); NaN
     pixels stay NaN."""
-    from ..normalize import rescale, rescale_spin2
+    from ..pipeline.normalize import rescale, rescale_spin2
 
     xt = (rescale(lr[:, 0], robust=robust, percentiles=tuple(percentiles))[0]
           if t_scaled is None else t_scaled)
@@ -210,7 +210,7 @@ def joint_targets(lr, hr, robust=True, percentiles=(0.5, 99.5)):
     """The joint generator's target ``(N, 3, n, n)``: the intensity ratio ``T_hr / T_lr``
     rescaled as the scalar models' target, and the polarized small scales relative to the local
     intensity, ``(Q_hr - Q_lr) / T_lr`` and the same for U, under one shared scale."""
-    from ..normalize import rescale, rescale_spin2
+    from ..pipeline.normalize import rescale, rescale_spin2
 
     t = lr[:, 0]
     yt = rescale(hr[:, 0] / t, robust=robust, percentiles=tuple(percentiles))[0]
@@ -225,7 +225,7 @@ def _channels_last(a):
 def prepare(folder, split, cfg: TrainConfig, limit=None):
     """Rescaled ``(x, y, attrs)`` for a split: x the input, y the target, both in [-1, 1];
     ``(N, n, n)``, or ``(N, n, n, 3)`` for the joint generator."""
-    from ..normalize import rescale
+    from ..pipeline.normalize import rescale
 
     if cfg.joint:
         lr, hr, attrs = read_joint(folder, split)
@@ -496,7 +496,7 @@ def plot_losses(log_path, out_path) -> Path:
 def _evaluate(trainer, x, y, cfg, seed=12345, variant="nu"):
     """Overlap of the generated against the true small scales (``forse.minkowski.score``; the
     checkpoint choice uses the standardized ``"nu"`` variant)."""
-    from ..minkowski import score
+    from ..stats.minkowski import score
 
     if cfg.stochastic and cfg.noise_amplitude > 0:
         x = add_input_noise(x, cfg.noise_amplitude, np.random.default_rng(seed))
@@ -642,7 +642,7 @@ def _final_metrics(trainer, data_dir, cfg, best, chosen):
     metrics = {"metric": METRIC, "validation": best["metrics"] if best else {},
                "checkpoint_step": chosen}
     if (data_dir / "test.h5").is_file():
-        from ..minkowski import ceiling
+        from ..stats.minkowski import ceiling
 
         xt, yt, _ = prepare(data_dir, "test", cfg)  # every test patch: >= 80 keep bands clear
         metrics["test"] = _evaluate(trainer, xt, yt, cfg, seed=54321)

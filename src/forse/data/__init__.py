@@ -1,0 +1,3 @@
+"""Sky and training data: the synthetic dust sky, masks, region-split training sets, FITS
+input/output, units.
+"""

@@ -1,0 +1,3 @@
+"""Statistics and validation: Minkowski functionals, spectra, the validation summary and its HTML
+report, sky statistics.
+"""
