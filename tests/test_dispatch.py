@@ -66,3 +66,17 @@ def test_auto_with_cupy_extras_but_host_data_names_the_data(cuda_visible):
 def test_cuda_checks_the_build_first():
     with pytest.raises(RuntimeError, match="built without CUDA support"):
         _dispatch.resolve("cuda", m=np.zeros(12))
+
+
+def test_former_module_names_are_the_moved_modules():
+    """The flat names (forse.extend, forse.validate ...) are the subpackage modules themselves."""
+    import importlib
+
+    moves = {"sphere": ["projection", "sht", "tiling", "smoothing"],
+             "stats": ["minkowski", "spectra", "validate", "report", "skystats"],
+             "data": ["sky", "masks", "training_set", "io", "units"],
+             "pipeline": ["extend", "normalize", "calibrate", "options", "parallel", "pysm"]}
+    for pkg, mods in moves.items():
+        for m in mods:
+            assert importlib.import_module(f"forse.{m}") is importlib.import_module(
+                f"forse.{pkg}.{m}"), m
