@@ -82,12 +82,11 @@ void add_minkowski(py::module_& m) {
           forse::cuda::minkowski<float>(reinterpret_cast<const float*>(images), N, ny, nx, up, nT,
                                         po, ps, stream);
         else
-          forse::cuda::minkowski<double>(reinterpret_cast<const double*>(images), N, ny, nx, up,
-                                         nT, po, ps, stream);
+          forse::cuda::minkowski<double>(reinterpret_cast<const double*>(images), N, ny, nx, up, nT,
+                                         po, ps, stream);
       },
       py::arg("images"), py::arg("is_float32"), py::arg("N"), py::arg("ny"), py::arg("nx"),
-      py::arg("thresholds"), py::arg("nT"), py::arg("out"), py::arg("scratch"),
-      py::arg("stream"),
+      py::arg("thresholds"), py::arg("nT"), py::arg("out"), py::arg("scratch"), py::arg("stream"),
       "Raw Minkowski functionals on the GPU from device pointers (see forse._minkowski_cuda).");
 #endif
 }

@@ -137,10 +137,14 @@ void backproject(const T* patches, int64_t npatch, int64_t k, int npix, const do
           sp = sp * cd + cp * sd;
           cp = c2;
         }
-        cphi[i] = cp;           sphi[i] = sp;
-        cphi[i + q4] = -sp;     sphi[i + q4] = cp;
-        cphi[i + 2 * q4] = -cp; sphi[i + 2 * q4] = -sp;
-        cphi[i + 3 * q4] = sp;  sphi[i + 3 * q4] = -cp;
+        cphi[i] = cp;
+        sphi[i] = sp;
+        cphi[i + q4] = -sp;
+        sphi[i + q4] = cp;
+        cphi[i + 2 * q4] = -cp;
+        sphi[i + 2 * q4] = -sp;
+        cphi[i + 3 * q4] = sp;
+        sphi[i + 3 * q4] = -cp;
       }
       std::fill(acc.begin(), acc.begin() + nr * k, 0.0);
       std::fill(wsum.begin(), wsum.begin() + nr, 0.0);
@@ -198,11 +202,11 @@ void backproject_gather(const T* patches, int64_t npatch, int64_t k, int npix, c
 }
 
 template void backproject_gather<float>(const float*, int64_t, int64_t, int, const double*,
-                                        const double*, int64_t, double, int, const double*,
-                                        double, bool, bool, bool, float*, double*, int);
+                                        const double*, int64_t, double, int, const double*, double,
+                                        bool, bool, bool, float*, double*, int);
 template void backproject_gather<double>(const double*, int64_t, int64_t, int, const double*,
-                                         const double*, int64_t, double, int, const double*,
-                                         double, bool, bool, bool, double*, double*, int);
+                                         const double*, int64_t, double, int, const double*, double,
+                                         bool, bool, bool, double*, double*, int);
 
 template void backproject<float>(const float*, int64_t, int64_t, int, const double*, const double*,
                                  int64_t, double, int, const double*, double, bool, bool, bool,

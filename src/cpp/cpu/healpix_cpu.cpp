@@ -4,7 +4,8 @@
 
 namespace forse::cpu {
 
-void ang2pix(int64_t nside, const double* theta, const double* phi, int64_t n, bool nest, int64_t* out) {
+void ang2pix(int64_t nside, const double* theta, const double* phi, int64_t n, bool nest,
+             int64_t* out) {
   const Healpix<int64_t> hb(nside);
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < n; ++i) out[i] = hb.ang2pix(theta[i], phi[i], nest);

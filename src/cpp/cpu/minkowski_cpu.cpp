@@ -74,8 +74,8 @@ struct RowBuffers {
   std::vector<double> da, db;      // the two rows as float64 (SIMD path)
   explicit RowBuffers(int64_t nx)
       : ra(nx + kPad), rb(nx + kPad), cmin(nx + kPad), cmax(nx + kPad), cross(nx + kPad),
-        lo(nx + kPad), hi(nx + kPad), ha(nx + kPad), hb(nx + kPad), vv(nx + kPad),
-        da(nx + kPad), db(nx + kPad) {}
+        lo(nx + kPad), hi(nx + kPad), ha(nx + kPad), hb(nx + kPad), vv(nx + kPad), da(nx + kPad),
+        db(nx + kPad) {}
 };
 
 template <class T>
@@ -103,8 +103,8 @@ void vertical_edges(const T* top, const T* bot, int64_t nx, double* v) {
 // sum0/sum1 with stride T0 = T+1, eul4 with stride T1 = T+2, slot T the sink for invalid lanes.
 // Saddle cells are not added; their indices are appended to `saddles` (returns how many).
 __attribute__((target("avx2"))) int64_t slot_avx2(RowBuffers& b, int64_t ncol, int s,
-                                                   const double* upad, int nT, double* sum0,
-                                                   double* sum1, int64_t* eul4, int* saddles) {
+                                                  const double* upad, int nT, double* sum0,
+                                                  double* sum1, int64_t* eul4, int* saddles) {
   const int64_t T0 = nT + 1, T1 = nT + 2;
   int64_t nsaddle = 0;
   alignas(32) double ar[4], ln[4], eu[4];
@@ -114,8 +114,10 @@ __attribute__((target("avx2"))) int64_t slot_avx2(RowBuffers& b, int64_t ncol, i
   const __m128i vs = _mm_set1_epi32(s), vmax = _mm_set1_epi32(nT);
   const double *top = b.da.data(), *bot = b.db.data();
   for (int64_t j = 0; j < ncol; j += 4) {
-    const __m128i vt = _mm_add_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(&b.lo[j])), vs);
-    const __m128i valid = _mm_cmpgt_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(&b.hi[j])), vt);
+    const __m128i vt =
+        _mm_add_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(&b.lo[j])), vs);
+    const __m128i valid =
+        _mm_cmpgt_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(&b.hi[j])), vt);
     const __m128i r0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(&b.ra[j]));
     const __m128i r1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(&b.ra[j + 1]));
     const __m128i r2 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(&b.rb[j + 1]));
@@ -140,12 +142,18 @@ __attribute__((target("avx2"))) int64_t slot_avx2(RowBuffers& b, int64_t ncol, i
     const __m256d iso = _mm256_or_pd(_mm256_or_pd(I0, I1), _mm256_or_pd(I2, I3));
     // lone corner k: c[k], E[k], E[k-1], above_k
     __m256d ck = c0, ek = E0, em = E3, ak = a0;
-    ck = _mm256_blendv_pd(ck, c1, I1); ek = _mm256_blendv_pd(ek, E1, I1);
-    em = _mm256_blendv_pd(em, E0, I1); ak = _mm256_blendv_pd(ak, a1, I1);
-    ck = _mm256_blendv_pd(ck, c2, I2); ek = _mm256_blendv_pd(ek, E2, I2);
-    em = _mm256_blendv_pd(em, E1, I2); ak = _mm256_blendv_pd(ak, a2, I2);
-    ck = _mm256_blendv_pd(ck, c3, I3); ek = _mm256_blendv_pd(ek, E3, I3);
-    em = _mm256_blendv_pd(em, E2, I3); ak = _mm256_blendv_pd(ak, a3, I3);
+    ck = _mm256_blendv_pd(ck, c1, I1);
+    ek = _mm256_blendv_pd(ek, E1, I1);
+    em = _mm256_blendv_pd(em, E0, I1);
+    ak = _mm256_blendv_pd(ak, a1, I1);
+    ck = _mm256_blendv_pd(ck, c2, I2);
+    ek = _mm256_blendv_pd(ek, E2, I2);
+    em = _mm256_blendv_pd(em, E1, I2);
+    ak = _mm256_blendv_pd(ak, a2, I2);
+    ck = _mm256_blendv_pd(ck, c3, I3);
+    ek = _mm256_blendv_pd(ek, E3, I3);
+    em = _mm256_blendv_pd(em, E2, I3);
+    ak = _mm256_blendv_pd(ak, a3, I3);
     const __m256d d = _mm256_sub_pd(ck, ut);
     const __m256d tri = _mm256_mul_pd(_mm256_mul_pd(_mm256_mul_pd(half, ek), em),
                                       _mm256_mul_pd(d, d));  // = -area of the corner triangle
@@ -159,12 +167,12 @@ __attribute__((target("avx2"))) int64_t slot_avx2(RowBuffers& b, int64_t ncol, i
     const __m256d p = _mm256_blendv_pd(p02, p13, X1), q = _mm256_blendv_pd(q02, q13, X1);
     const __m256d m = _mm256_mul_pd(half, _mm256_add_pd(p, q));
     const __m256d pq = _mm256_sub_pd(p, q);
-    const __m256d arg = _mm256_blendv_pd(_mm256_add_pd(one, _mm256_mul_pd(pq, pq)),
-                                         _mm256_add_pd(_mm256_mul_pd(ek, ek),
-                                                       _mm256_mul_pd(em, em)), iso);
+    const __m256d arg =
+        _mm256_blendv_pd(_mm256_add_pd(one, _mm256_mul_pd(pq, pq)),
+                         _mm256_add_pd(_mm256_mul_pd(ek, ek), _mm256_mul_pd(em, em)), iso);
     const __m256d sq = _mm256_sqrt_pd(arg);
-    const __m256d area_iso = _mm256_blendv_pd(_mm256_add_pd(one, tri),
-                                              _mm256_sub_pd(zero, tri), ak);
+    const __m256d area_iso =
+        _mm256_blendv_pd(_mm256_add_pd(one, tri), _mm256_sub_pd(zero, tri), ak);
     const __m256d area_adj = _mm256_blendv_pd(_mm256_sub_pd(one, m), m, a0);
     const __m256d area = _mm256_blendv_pd(area_adj, area_iso, iso);
     const __m256d len = _mm256_blendv_pd(sq, _mm256_mul_pd(sq, _mm256_and_pd(d, absmask)), iso);
@@ -195,8 +203,8 @@ __attribute__((target("avx2"))) int64_t slot_avx2(RowBuffers& b, int64_t ncol, i
 
 
 // rank of a float64 row, four pixels at a time (RankTable::operator() vectorized)
-__attribute__((target("avx2"))) void ranks_avx2(const double* row, int64_t nx,
-                                                 const RankTable& rt, int* r) {
+__attribute__((target("avx2"))) void ranks_avx2(const double* row, int64_t nx, const RankTable& rt,
+                                                int* r) {
   const __m256d u0 = _mm256_set1_pd(rt.u0), inv_w = _mm256_set1_pd(rt.inv_w);
   const __m256d top = _mm256_set1_pd(static_cast<double>(rt.B - 1)), zero = _mm256_setzero_pd();
   const int* G = rt.G.data();
@@ -446,8 +454,8 @@ bool minkowski_simd(int enable) {
   return had;
 }
 
-template void minkowski<float>(const float*, int64_t, int64_t, int64_t, const double*, int,
-                               double*, double*, double*, int);
+template void minkowski<float>(const float*, int64_t, int64_t, int64_t, const double*, int, double*,
+                               double*, double*, int);
 template void minkowski<double>(const double*, int64_t, int64_t, int64_t, const double*, int,
                                 double*, double*, double*, int);
 

@@ -61,8 +61,8 @@ void project(const T* maps, int64_t k, int64_t stride_k, int64_t stride_p, int64
         const double c = 0.5 * double(npix - 1), y = (c - double(i)) * d;
         for (int j = 0; j < npix; ++j) {
           if (pol) plane_to_vec(f, (double(j) - c) * d, y, v);  // only the rotation needs it
-          project_values(maps, k, stride_k, stride_p, pix.data() + 4 * j, wgt.data() + 4 * j, v,
-                         f, nearest, pol, row + j, plane);
+          project_values(maps, k, stride_k, stride_p, pix.data() + 4 * j, wgt.data() + 4 * j, v, f,
+                         nearest, pol, row + j, plane);
         }
       }
     }

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "forse/backproject.hpp"
 #include "check.cuh"
+#include "forse/backproject.hpp"
 #include "forse/cuda_api.hpp"
 
 namespace forse::cuda {
@@ -51,21 +51,24 @@ void backproject(const T* patches, int64_t npatch, int64_t k, int npix, const do
   check(cudaMallocAsync(&d_cand, (cand.size() + 1) * sizeof(int), stream), "cudaMallocAsync");
   if (nwin) check(cudaMallocAsync(&d_win, nwin * sizeof(double), stream), "cudaMallocAsync");
   check(cudaMemcpyAsync(d_frames, frames.data(), frames.size() * sizeof(PatchFrame),
-                        cudaMemcpyHostToDevice, stream), "cudaMemcpyAsync");
+                        cudaMemcpyHostToDevice, stream),
+        "cudaMemcpyAsync");
   check(cudaMemcpyAsync(d_off, offsets.data(), offsets.size() * sizeof(int64_t),
-                        cudaMemcpyHostToDevice, stream), "cudaMemcpyAsync");
+                        cudaMemcpyHostToDevice, stream),
+        "cudaMemcpyAsync");
   if (!cand.empty())
     check(cudaMemcpyAsync(d_cand, cand.data(), cand.size() * sizeof(int), cudaMemcpyHostToDevice,
-                          stream), "cudaMemcpyAsync");
+                          stream),
+          "cudaMemcpyAsync");
   if (nwin)
-    check(cudaMemcpyAsync(d_win, window_host, nwin * sizeof(double), cudaMemcpyHostToDevice,
-                          stream), "cudaMemcpyAsync");
+    check(
+        cudaMemcpyAsync(d_win, window_host, nwin * sizeof(double), cudaMemcpyHostToDevice, stream),
+        "cudaMemcpyAsync");
   const int block = 256;
   const unsigned grid = unsigned((hb.npix + block - 1) / block);
-  gather_kernel<T><<<grid, block, 0, stream>>>(patches, k, npix, hb, d_frames, d_off, d_cand, d,
-                                               window_kind, d_win,
-                                               1.0 / (taper_fraction * double(npix - 1)), bicubic,
-                                               nest, pol, out, weights);
+  gather_kernel<T><<<grid, block, 0, stream>>>(
+      patches, k, npix, hb, d_frames, d_off, d_cand, d, window_kind, d_win,
+      1.0 / (taper_fraction * double(npix - 1)), bicubic, nest, pol, out, weights);
   check(cudaGetLastError(), "gather_kernel launch");
   check(cudaFreeAsync(d_frames, stream), "cudaFreeAsync");
   check(cudaFreeAsync(d_off, stream), "cudaFreeAsync");
@@ -74,11 +77,11 @@ void backproject(const T* patches, int64_t npatch, int64_t k, int npix, const do
   check(cudaStreamSynchronize(stream), "gather_kernel");  // host vectors are read asynchronously
 }
 
-template void backproject<float>(const float*, int64_t, int64_t, int, const double*,
-                                 const double*, int64_t, double, int, const double*, double, bool,
-                                 bool, bool, float*, double*, std::uintptr_t);
+template void backproject<float>(const float*, int64_t, int64_t, int, const double*, const double*,
+                                 int64_t, double, int, const double*, double, bool, bool, bool,
+                                 float*, double*, std::uintptr_t);
 template void backproject<double>(const double*, int64_t, int64_t, int, const double*,
-                                  const double*, int64_t, double, int, const double*, double,
-                                  bool, bool, bool, double*, double*, std::uintptr_t);
+                                  const double*, int64_t, double, int, const double*, double, bool,
+                                  bool, bool, double*, double*, std::uintptr_t);
 
 }  // namespace forse::cuda

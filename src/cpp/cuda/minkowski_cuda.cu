@@ -79,8 +79,8 @@ __global__ void partial_kernel(const T* __restrict__ images, int64_t ny, int64_t
   }
 }
 
-__global__ void finish_kernel(const double* __restrict__ partial, int64_t N, int64_t tiles,
-                              int nT, double* __restrict__ out) {
+__global__ void finish_kernel(const double* __restrict__ partial, int64_t N, int64_t tiles, int nT,
+                              double* __restrict__ out) {
   const int64_t idx = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
   if (idx >= N * nT) return;
   const int64_t n = idx / nT, t = idx % nT;
@@ -110,13 +110,13 @@ void minkowski(const T* images, int64_t N, int64_t ny, int64_t nx, const double*
   partial_kernel<T><<<grid, kThreads, 0, s>>>(images, ny, nx, u, nT, scratch, tiles);
   check(cudaGetLastError(), "partial_kernel launch");
   const int64_t total = N * nT;
-  finish_kernel<<<static_cast<unsigned>((total + 255) / 256), 256, 0, s>>>(
-      scratch, N, tiles, nT, out);
+  finish_kernel<<<static_cast<unsigned>((total + 255) / 256), 256, 0, s>>>(scratch, N, tiles, nT,
+                                                                           out);
   check(cudaGetLastError(), "finish_kernel launch");
 }
 
-template void minkowski<float>(const float*, int64_t, int64_t, int64_t, const double*, int,
-                               double*, double*, std::uintptr_t);
+template void minkowski<float>(const float*, int64_t, int64_t, int64_t, const double*, int, double*,
+                               double*, std::uintptr_t);
 template void minkowski<double>(const double*, int64_t, int64_t, int64_t, const double*, int,
                                 double*, double*, std::uintptr_t);
 

@@ -44,9 +44,11 @@ void project(const T* maps, int64_t k, int64_t stride_k, int64_t stride_p, int64
   check(cudaMallocAsync(&d_rt, ring_theta.size() * sizeof(double), stream), "cudaMallocAsync");
   check(cudaMallocAsync(&d_frames, frames.size() * sizeof(PatchFrame), stream), "cudaMallocAsync");
   check(cudaMemcpyAsync(d_rt, ring_theta.data(), ring_theta.size() * sizeof(double),
-                        cudaMemcpyHostToDevice, stream), "cudaMemcpyAsync");
+                        cudaMemcpyHostToDevice, stream),
+        "cudaMemcpyAsync");
   check(cudaMemcpyAsync(d_frames, frames.data(), frames.size() * sizeof(PatchFrame),
-                        cudaMemcpyHostToDevice, stream), "cudaMemcpyAsync");
+                        cudaMemcpyHostToDevice, stream),
+        "cudaMemcpyAsync");
   const int64_t total = npatch * int64_t(npix) * npix;
   const int block = 256;
   const unsigned grid = unsigned((total + block - 1) / block);

@@ -122,7 +122,8 @@ FORSE_HD void gather_pixel(const T* patches, int64_t k, int npix, const Healpix<
     const T* img = patches + int64_t(cand[q]) * k * plane;
     bool ok = true;
     for (int64_t a = 0; a < k; ++a) {
-      vals[a] = cubic ? bicubic(img + a * plane, npix, row, col) : bilinear(img + a * plane, npix, row, col);
+      vals[a] = cubic ? bicubic(img + a * plane, npix, row, col)
+                      : bilinear(img + a * plane, npix, row, col);
       ok = ok && finite(vals[a]);
     }
     if (!ok) continue;

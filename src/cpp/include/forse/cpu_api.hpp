@@ -5,7 +5,8 @@
 namespace forse::cpu {
 
 // Vectorized HEALPix geometry (for tests and users of forse._core).
-void ang2pix(int64_t nside, const double* theta, const double* phi, int64_t n, bool nest, int64_t* out);
+void ang2pix(int64_t nside, const double* theta, const double* phi, int64_t n, bool nest,
+             int64_t* out);
 void pix2ang(int64_t nside, const int64_t* pix, int64_t n, bool nest, double* theta, double* phi);
 void interp_weights(int64_t nside, const double* theta, const double* phi, int64_t n, bool nest,
                     int64_t* pix /* (4, n) */, double* wgt /* (4, n) */);

@@ -16,13 +16,21 @@ FORSE_HD PatchFrame make_frame(double lon_deg, double lat_deg) {
   const double lon = lon_deg * (kPi / 180.0), lat = lat_deg * (kPi / 180.0);
   const double cl = ::cos(lat), sl = ::sin(lat), co = ::cos(lon), so = ::sin(lon);
   PatchFrame f;
-  f.er[0] = cl * co; f.er[1] = cl * so; f.er[2] = sl;
-  f.ee[0] = -so;     f.ee[1] = co;      f.ee[2] = 0.0;
-  f.en[0] = -sl * co; f.en[1] = -sl * so; f.en[2] = cl;
+  f.er[0] = cl * co;
+  f.er[1] = cl * so;
+  f.er[2] = sl;
+  f.ee[0] = -so;
+  f.ee[1] = co;
+  f.ee[2] = 0.0;
+  f.en[0] = -sl * co;
+  f.en[1] = -sl * so;
+  f.en[2] = cl;
   return f;
 }
 
-FORSE_HD double dot3(const double* a, const double* b) { return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]; }
+FORSE_HD double dot3(const double* a, const double* b) {
+  return a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
+}
 
 // Direction of the plane point (x, y), unnormalized.
 FORSE_HD void plane_to_vec(const PatchFrame& f, double x, double y, double v[3]) {
@@ -40,10 +48,16 @@ FORSE_HD double atan_unit(double t) {
   }
   const double z = t * t;
   const double p = (((-8.750608600031904122785e-1 * z - 1.615753718733365076637e1) * z -
-                     7.500855792314704667340e1) * z - 1.228866684490136173410e2) * z -
+                     7.500855792314704667340e1) *
+                        z -
+                    1.228866684490136173410e2) *
+                       z -
                    6.485021904942025371773e1;
   const double q = ((((z + 2.485846490142306297962e1) * z + 1.650270098316988542046e2) * z +
-                     4.328810604912902668951e2) * z + 4.853903996359136964868e2) * z +
+                     4.328810604912902668951e2) *
+                        z +
+                    4.853903996359136964868e2) *
+                       z +
                    1.945506571482613964425e2;
   return base + ((t * (z * p / q) + t) + extra);
 }

@@ -79,10 +79,13 @@ struct Healpix {
   }
 
   FORSE_HD static int jrll(int f) { return (f >> 2) + 2; }  // {2,2,2,2,3,3,3,3,4,4,4,4}
-  FORSE_HD static int jpll(int f) { return ((f & 3) << 1) + ((f >> 2) == 1 ? 0 : 1); }  // {1,3,5,7,0,2,4,6,1,3,5,7}
+  FORSE_HD static int jpll(int f) {
+    return ((f & 3) << 1) + ((f >> 2) == 1 ? 0 : 1);
+  }  // {1,3,5,7,0,2,4,6,1,3,5,7}
 
   FORSE_HD I xyf2nest(I ix, I iy, int face) const {
-    return (I(face) << (2 * order)) + I(spread_bits(uint64_t(ix)) | (spread_bits(uint64_t(iy)) << 1));
+    return (I(face) << (2 * order)) +
+           I(spread_bits(uint64_t(ix)) | (spread_bits(uint64_t(iy)) << 1));
   }
   FORSE_HD void nest2xyf(I pix, I& ix, I& iy, int& face) const {
     face = int(pix >> (2 * order));
@@ -187,7 +190,7 @@ struct Healpix {
       }
       double tp = tt - double(I(tt));
       double tmp = ((za < 0.99) || (!have_sth)) ? double(nside) * ::sqrt(3 * (1 - za))
-                                                 : double(nside) * sth / ::sqrt((1. + za) / 3.);
+                                                : double(nside) * sth / ::sqrt((1. + za) / 3.);
       I jp = I(tp * tmp);
       I jm = I((1.0 - tp) * tmp);
       I ir = jp + jm + 1;
@@ -209,7 +212,7 @@ struct Healpix {
     int ntt = int(tt) < 3 ? int(tt) : 3;
     double tp = tt - ntt;
     double tmp = ((za < 0.99) || (!have_sth)) ? double(nside) * ::sqrt(3 * (1 - za))
-                                               : double(nside) * sth / ::sqrt((1. + za) / 3.);
+                                              : double(nside) * sth / ::sqrt((1. + za) / 3.);
     I jp = I(tp * tmp);
     I jm = I((1.0 - tp) * tmp);
     if (jp > nside - 1) jp = nside - 1;
@@ -232,7 +235,10 @@ struct Healpix {
         I iphi = (pix + 1) - 2 * iring * (iring - 1);
         double tmp = double(iring * iring) * fact2;
         z = 1.0 - tmp;
-        if (z > 0.99) { sth = ::sqrt(tmp * (2.0 - tmp)); have_sth = true; }
+        if (z > 0.99) {
+          sth = ::sqrt(tmp * (2.0 - tmp));
+          have_sth = true;
+        }
         phi = (double(iphi) - 0.5) * kHalfPi / double(iring);
       } else if (pix < (npix - ncap)) {
         I nl4 = 4 * nside;
@@ -248,7 +254,10 @@ struct Healpix {
         I iphi = 4 * iring + 1 - (ip - 2 * iring * (iring - 1));
         double tmp = double(iring * iring) * fact2;
         z = tmp - 1.0;
-        if (z < -0.99) { sth = ::sqrt(tmp * (2.0 - tmp)); have_sth = true; }
+        if (z < -0.99) {
+          sth = ::sqrt(tmp * (2.0 - tmp));
+          have_sth = true;
+        }
         phi = (double(iphi) - 0.5) * kHalfPi / double(iring);
       }
     } else {
@@ -261,19 +270,26 @@ struct Healpix {
         nr = jr;
         double tmp = double(nr * nr) * fact2;
         z = 1 - tmp;
-        if (z > 0.99) { sth = ::sqrt(tmp * (2.0 - tmp)); have_sth = true; }
+        if (z > 0.99) {
+          sth = ::sqrt(tmp * (2.0 - tmp));
+          have_sth = true;
+        }
       } else if (jr > 3 * nside) {
         nr = nside * 4 - jr;
         double tmp = double(nr * nr) * fact2;
         z = tmp - 1;
-        if (z < -0.99) { sth = ::sqrt(tmp * (2. - tmp)); have_sth = true; }
+        if (z < -0.99) {
+          sth = ::sqrt(tmp * (2. - tmp));
+          have_sth = true;
+        }
       } else {
         nr = nside;
         z = double(2 * nside - jr) * fact1;
       }
       I tmp = I(jpll(face)) * nr + ix - iy;
       if (tmp < 0) tmp += 8 * nr;
-      phi = (nr == nside) ? 0.75 * kHalfPi * double(tmp) * fact1 : (0.5 * kHalfPi * double(tmp)) / double(nr);
+      phi = (nr == nside) ? 0.75 * kHalfPi * double(tmp) * fact1
+                          : (0.5 * kHalfPi * double(tmp)) / double(nr);
     }
     theta = have_sth ? ::atan2(sth, z) : ::acos(z);
   }

@@ -13,9 +13,7 @@ constexpr double kUnseen = -1.6375e30;
 FORSE_HD bool finite(double x) { return x - x == 0.0; }
 
 // healpy's mask_bad rule (|m - UNSEEN| <= 1e-5 |UNSEEN|) plus NaN/inf.
-FORSE_HD bool is_bad(double m) {
-  return !finite(m) || ::fabs(m - kUnseen) <= 1e-5 * 1.6375e30;
-}
+FORSE_HD bool is_bad(double m) { return !finite(m) || ::fabs(m - kUnseen) <= 1e-5 * 1.6375e30; }
 
 // Bilinear at fractional (r, c) inside [0, n-1]^2; img is row-major n x n with element stride 1.
 // r, c >= 0 here, so truncation is floor (and avoids a libm call without SSE4.1).
@@ -92,7 +90,8 @@ FORSE_HD double taper_1d(double s, int n, double inv_width) {
 
 enum WindowKind { kTaper = 0, kFlat = 1, kArray = 2 };
 
-FORSE_HD double window_weight(int kind, const double* warr, int n, double inv_width, double r, double c) {
+FORSE_HD double window_weight(int kind, const double* warr, int n, double inv_width, double r,
+                              double c) {
   if (kind == kTaper) return taper_1d(r, n, inv_width) * taper_1d(c, n, inv_width);
   if (kind == kFlat) return 1.0;
   return bilinear(warr, n, r, c);
