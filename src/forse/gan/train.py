@@ -23,13 +23,13 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from .._atomic import replacing
 from .._checks import file_name, seed
 from . import checkpoints
 from .models import Generator, add_input_noise, make_card, save_generator
@@ -442,12 +442,10 @@ def _read_log(path: Path, max_step: int):
 
 
 def _write_log(path: Path, rows):
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="") as f:
+    with replacing(path) as tmp, open(tmp, "w", newline="") as f:
         w = csv.DictWriter(f, LOG_FIELDS)
         w.writeheader()
         w.writerows(rows)
-    os.replace(tmp, path)
 
 
 def _rate_from_log(rows) -> float:
@@ -483,11 +481,9 @@ def plot_losses(log_path, out_path) -> Path:
     axes[1].set_xlabel("step")
     axes[1].legend()
     fig.tight_layout()
-    out_path = Path(out_path)
-    tmp = out_path.with_name(f".{out_path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=90)
+    with replacing(out_path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=90)
     plt.close(fig)
-    os.replace(tmp, out_path)
     return out_path
 
 
