@@ -70,9 +70,9 @@ def joint_main(args, gen, card, t0):
     U small scales (generated, Gaussian baseline, truth halves) and, in physical units, the
     patch spectra, r_TE and EE/BB of the small scales against the truth's."""
     from forse.gan import generate
-    from forse.gan.train import JOINT, joint_inputs, read_joint
+    from forse.gan.train import JOINT, read_joint
     from forse.minkowski import ceiling, score
-    from forse.normalize import spin2_to_physical, to_physical
+    from forse.normalize import to_physical
 
     lr, hr, gauss, attrs = read_joint(args.data, args.split, ("lr", "hr", "gauss"))
     px = float(attrs["pixel_arcmin"])
@@ -85,12 +85,11 @@ def joint_main(args, gen, card, t0):
         return np.stack([m[:, 0] / t, (m[:, 1] - lr[:, 1]) / t, (m[:, 2] - lr[:, 2]) / t], axis=1)
 
     truth, base = relative(hr), relative(gauss)
-    g = generate(gen, joint_inputs(lr, norm.get("robust", True)))
+    g = generate(gen, gen.inputs(lr))  # the model's seam: its card's rescaling
     dt = to_physical(g[:, 0], t, gauss[:, 0], lr_amplitude=t, pixel_arcmin=px,
-                     ell_range=ell_range) - t
-    q, u = spin2_to_physical(g[:, 1], g[:, 2], lr[:, 1], lr[:, 2], gauss[:, 1], gauss[:, 2], t,
-                             pixel_arcmin=px, ell_range=ell_range)
-    phys = {"forse": np.stack([dt, q - lr[:, 1], u - lr[:, 2]], axis=1),
+                     ell_range=ell_range) - t  # the joint model's own T (extend uses dust-T's)
+    qu = gen.small_scales(g, lr, gauss, t)
+    phys = {"forse": np.concatenate([dt[:, None], qu], axis=1),
             "gaussian": gauss - lr, "truth": hr - lr}
     rows = {}
     for name, rel in (("forse", g), ("gaussian", base)):
@@ -173,7 +172,7 @@ def main(argv=None):
     pct = tuple(norm.get("percentiles", (0.5, 99.5)))
     ell_range = tuple(norm.get("ell_range", (300.0, 1000.0)))
     edges = np.linspace(ell_range[0], ell_range[1], args.nbins + 1)
-    x = rescale(lr, robust=robust, percentiles=pct)[0]
+    x = gen.inputs(lr)  # the model's seam: its card's rescaling
     train_seeds = card.get("training", {}).get("sky_seeds")
     data_sky = attrs.get("sky_seed", attrs.get("seed"))
 
