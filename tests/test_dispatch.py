@@ -78,5 +78,6 @@ def test_former_module_names_are_the_moved_modules():
              "pipeline": ["extend", "normalize", "calibrate", "options", "parallel", "pysm"]}
     for pkg, mods in moves.items():
         for m in mods:
-            assert importlib.import_module(f"forse.{m}") is importlib.import_module(
-                f"forse.{pkg}.{m}"), m
+            old = importlib.import_module(f"forse.{m}")
+            assert old is importlib.import_module(f"forse.{pkg}.{m}"), m
+            assert old.__spec__.name == f"forse.{pkg}.{m}", m  # its own spec, not the alias's

@@ -20,11 +20,11 @@ except PackageNotFoundError:  # pragma: no cover - source checkout without insta
 # validation), data (sky and training data), gan, pipeline (the extension), cli/commands. The
 # modules keep their former names too (forse.extend is forse.pipeline.extend). Submodules load
 # on first use (``forse.gan`` pulls in TensorFlow, so nothing is imported eagerly).
-_SUBMODULES = ("sphere", "stats", "data", "gan", "pipeline",
-               "projection", "sht", "tiling", "smoothing",
-               "minkowski", "spectra", "validate", "report", "skystats",
-               "sky", "masks", "training_set", "io", "units",
-               "extend", "normalize", "calibrate", "options", "parallel", "pysm")
+from ._moved import MOVED as _MOVED
+from ._moved import install as _install_moved
+
+_install_moved()
+_SUBMODULES = ("sphere", "stats", "data", "gan", "pipeline", *_MOVED)
 __all__ = ["__version__", *_SUBMODULES]
 
 

@@ -55,10 +55,6 @@ FIELD_L0_DEG, FIELD_B0_DEG = 70.0, 24.0
 SKY_STREAM = 0x5C1  # random stream of the sky, distinct from the Gaussian baseline's
 
 
-def _check_nside(nside):
-    return _checks.nside(nside, "nside")
-
-
 def _check_stokes(stokes):
     s = str(stokes).upper()
     if s not in ("T", "TQU"):
@@ -142,7 +138,7 @@ def synthetic_dust(nside, seed=0, stokes="T", fwhm_arcmin=12.0, *, alpha=2.6, si
         (spectral indices of the independent E and B structures), ``sigma_p`` (their
         log-normal width), ``column_slope`` (p falls as column**-column_slope).
     """
-    nside = _check_nside(nside)
+    nside = _checks.nside(nside, "nside")
     stokes = _check_stokes(stokes)
     fwhm = positive(fwhm_arcmin, "fwhm_arcmin")
     positive(sigma_g, "sigma_g")
@@ -340,7 +336,7 @@ def noise_variance(nside, stokes="T", *, depth_uk_arcmin=60.0, fwhm_arcmin=12.0,
     integration time at the ecliptic poles than at the ecliptic equator). Returns ``(npix,)``
     or ``(3, npix)`` (T, Q, U), RING, Galactic coordinates.
     """
-    nside = _check_nside(nside)
+    nside = _checks.nside(nside, "nside")
     stokes = _check_stokes(stokes)
     depth = positive(depth_uk_arcmin, "depth_uk_arcmin")
     fwhm = positive(fwhm_arcmin, "fwhm_arcmin")

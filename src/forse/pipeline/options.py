@@ -24,7 +24,7 @@ class ExtendOptions:
 
     input_fwhm_arcmin: float = 80.0
     nside_out: int | None = None
-    model: str | None = None
+    model: str | dict | None = None  # bundled name, .keras path or {role: model}
     layout: str = "regular"
     size_deg: float = 20.0
     overlap_deg: float = 5.0

@@ -125,13 +125,6 @@ def _check_pixel(pixel_arcmin, npix):
     return px * ARCMIN
 
 
-def _check_nside(nside):
-    return _checks.nside(nside, "nside", hi=2**29)
-
-
-_check_choice = _checks.choice
-
-
 def _check_pol_stack(k, pol, name):
     if pol and k not in (2, 3):
         raise ValueError(f"pol=True needs `{name}` to stack 2 (Q, U) or 3 (T, Q, U) maps, got {k}")
@@ -177,7 +170,7 @@ def _to_quadrature(maps, wsum, lon, lat, nside, d, win, tf, npix, nest, name, nt
 def _check_window(window, npix):
     """Normalized window spec: ("taper",), ("flat",) or ("array", (npix, npix) float64)."""
     if isinstance(window, str):
-        _check_choice(window, "window", _WINDOWS)
+        _checks.choice(window, "window", _WINDOWS)
         return (window,)
     if _dispatch.is_cupy(window):
         window = window.get()
@@ -457,7 +450,7 @@ def healpix_to_patches(m, lon_deg, lat_deg, npix=320, pixel_arcmin=3.75, *, nest
     npix = _check_npix(npix)
     d = _check_pixel(pixel_arcmin, npix)
     nest = bool(nest)
-    _check_choice(interpolation, "interpolation", _PROJ_INTERP)
+    _checks.choice(interpolation, "interpolation", _PROJ_INTERP)
     nthreads = _checks.nthreads(nthreads)
     if name == "cuda":
         maps = m
@@ -515,9 +508,9 @@ def patches_to_healpix(patches, lon_deg, lat_deg, nside, pixel_arcmin=3.75, *, w
     """
     name = _dispatch.resolve(backend, window, patches=patches)
     lon, lat = _checks.centres(_host(lon_deg), _host(lat_deg))
-    nside = _check_nside(nside)
+    nside = _checks.nside(nside, "nside", hi=2**29)
     nest = bool(nest)
-    _check_choice(interpolation, "interpolation", _BACK_INTERP)
+    _checks.choice(interpolation, "interpolation", _BACK_INTERP)
     nthreads = _checks.nthreads(nthreads)
     tf = float(taper_fraction)
     if not np.isfinite(tf) or not 0 < tf <= 0.5:
@@ -538,7 +531,7 @@ def patches_to_healpix(patches, lon_deg, lat_deg, nside, pixel_arcmin=3.75, *, w
     p4 = p[:, None] if single else p
     _check_pol_stack(p4.shape[1], pol, "patches")
     win = _check_window(window, npix)
-    _check_choice(blend, "blend", _BLENDS)
+    _checks.choice(blend, "blend", _BLENDS)
     quad = blend == "quadrature"
     maps, weights = _BACKPROJECT[name](p4, lon, lat, nside, d, win, tf, interpolation, nest,
                                        bool(pol), bool(return_weights) or quad, nthreads)

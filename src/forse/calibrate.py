@@ -1,7 +1,0 @@
-"""``forse.calibrate`` is ``forse.pipeline.calibrate``: the module moved into the pipeline subpackage; this
-name stays (the same module object, not a copy)."""
-import sys
-
-from .pipeline import calibrate as _module
-
-sys.modules[__name__] = _module

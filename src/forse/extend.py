@@ -1,7 +1,0 @@
-"""``forse.extend`` is ``forse.pipeline.extend``: the module moved into the pipeline subpackage; this
-name stays (the same module object, not a copy)."""
-import sys
-
-from .pipeline import extend as _module
-
-sys.modules[__name__] = _module

@@ -1,7 +1,0 @@
-"""``forse.io`` is ``forse.data.io``: the module moved into the data subpackage; this
-name stays (the same module object, not a copy)."""
-import sys
-
-from .data import io as _module
-
-sys.modules[__name__] = _module

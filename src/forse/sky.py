@@ -1,7 +1,0 @@
-"""``forse.sky`` is ``forse.data.sky``: the module moved into the data subpackage; this
-name stays (the same module object, not a copy)."""
-import sys
-
-from .data import sky as _module
-
-sys.modules[__name__] = _module

@@ -1,7 +1,0 @@
-"""``forse.skystats`` is ``forse.stats.skystats``: the module moved into the stats subpackage; this
-name stays (the same module object, not a copy)."""
-import sys
-
-from .stats import skystats as _module
-
-sys.modules[__name__] = _module
