@@ -450,3 +450,26 @@ def test_spin2_to_physical_matches_the_baseline_band_power():
     assert np.isnan(q2[0, 3, 4]) and np.isnan(u2[0, 3, 4]) and np.isfinite(q2[1:]).all()
     with pytest.raises(ValueError, match="`gauss_u`"):
         spin2_to_physical(gq, gu, lr_q, lr_u, gauss_q, gauss_u[:2], amp, pixel_arcmin=px)
+
+
+def test_one_min_max_range():
+    """forse.normalize.rescale(robust=False) and forse.minkowski.minmax take their range from
+    the one helper, _checks.finite_range: min and max over the finite pixels, NaN when none."""
+    from forse import minkowski as mk
+    from forse._checks import finite_range
+
+    rng = np.random.default_rng()
+    for dtype in (np.float32, np.float64):
+        a = rng.normal(size=(4, 12, 10)).astype(dtype)
+        a[0, 1, 2], a[1, 0, 0], a[2] = np.nan, -np.inf, np.nan
+        lo, hi = finite_range(a)
+        ok = [0, 1, 3]
+        fin = np.where(np.isfinite(a), a, np.nan)
+        np.testing.assert_array_equal(lo[ok], np.nanmin(fin[ok], axis=(1, 2)))
+        np.testing.assert_array_equal(hi[ok], np.nanmax(fin[ok], axis=(1, 2)))
+        assert lo.dtype == dtype and np.isnan(lo[2]) and np.isnan(hi[2])
+        y, rlo, rhi = rescale(a[ok], robust=False)
+        np.testing.assert_array_equal(rlo, lo[ok])
+        np.testing.assert_array_equal(rhi, hi[ok])
+        m = mk.minmax(a)
+        assert np.nanmin(m[ok]) == -1.0 and np.nanmax(m[ok]) == 1.0 and np.isnan(m[2]).all()

@@ -590,3 +590,25 @@ def test_a_card_of_another_format_is_refused_by_every_reader(tiny, tmp_path):
     for read in (load_card, load_generator):
         with pytest.raises(ValueError, match=r"\.json'.*forse-generator-card/2"):
             read(model)
+
+
+def test_one_unseen_rule_is_healpys():
+    """_checks.unseen / bad_mask / clean follow healpy's mask_bad rule (within 1e-5 of UNSEEN,
+    relative) in both precisions, as the numpy reference and the C++ kernels do."""
+    import healpy as hp
+
+    from forse import _checks
+
+    rng = np.random.default_rng()
+    for dtype in (np.float32, np.float64):
+        rel = rng.uniform(-3e-5, 3e-5, 2000)
+        x = np.concatenate([hp.UNSEEN * (1 + rel), rng.normal(size=100), [np.nan, np.inf]])
+        x = x.astype(dtype)
+        want = np.asarray(hp.mask_bad(x.astype(np.float64)), dtype=bool) | ~np.isfinite(x)
+        edge = np.abs(np.abs(rel) - 1e-5) < 3e-7  # float32 rounds the value and the bound
+        keep = np.concatenate([~edge, np.ones(102, bool)])
+        got = _checks.unseen(x) | ~np.isfinite(x)
+        np.testing.assert_array_equal(got[keep], want[keep])
+        np.testing.assert_array_equal(_checks.bad_mask(x)[keep], want[keep])
+        assert _checks.unseen(np.float32(hp.UNSEEN)) and not _checks.clean(x)
+        assert _checks.clean(x[2000:2100])

@@ -293,3 +293,23 @@ def test_too_few_positions_for_the_splits_asked():
     np.testing.assert_array_equal(split_counts(3, (1.0, 0.0, 0.0)), [3, 0, 0])
     with pytest.raises(ValueError, match="--n-patches"):
         split_counts(5, (0.8, 0.1, 0.1), "--n-patches", "--fractions")
+
+
+def test_one_reader_names_the_argument(tmp_path):
+    """TrainingSet is the one reader of split files: the trainer and the CLI name their own
+    argument in its errors and ask only for the datasets they use."""
+    import h5py
+
+    from forse.training_set import TrainingSet
+
+    path = tmp_path / "train.h5"
+    with h5py.File(path, "w") as f:
+        f["lr"] = np.zeros((2, 8, 8), np.float32)
+        f.attrs["nside"] = np.int64(64)
+    with pytest.raises(ValueError, match=r"^DATA '.*train\.h5' is not a forse training set: "
+                                         r"missing dataset\(s\) \['target'\] \(has \['lr'\]\)"):
+        TrainingSet(path, require=("lr", "target"), name="DATA")
+    with TrainingSet(path, require=("lr",)) as ts:
+        assert len(ts) == 2 and ts.hr is None and ts.lon_deg is None
+        assert ts.attrs["nside"] == 64 and type(ts.attrs["nside"]) is int
+        assert not ts.has_component and ts.component.shape == (2,)

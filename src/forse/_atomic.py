@@ -91,15 +91,41 @@ def publish(tmp, path, *, overwrite: bool = True) -> None:
     os.unlink(tmp)
 
 
+def temporary(path, suffix: str = ".tmp") -> tuple[int, str]:
+    """``(fd, name)`` of a new temporary file beside ``path``, named as ``clean_stale`` finds
+    it, after removing the ones a killed write left. For writers that hold the file longer than
+    one block (the training-set splits); others use ``replacing``."""
+    path = Path(path)
+    clean_stale(path, suffix)
+    return tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+
+
+@contextlib.contextmanager
+def replacing_folder(path, prefix: str):
+    """Yield a temporary folder beside the folder ``path`` (named ``prefix``...); when the block
+    succeeds it replaces ``path`` whole, when it fails it is removed. A folder under the final
+    name is always complete (the training checkpoints)."""
+    import shutil
+
+    path = Path(path)
+    tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=path.parent))
+    try:
+        yield tmp
+        if path.exists():  # the same name written again (a step re-saved after a resume)
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 @contextlib.contextmanager
 def replacing(path, suffix: str = ".tmp", fsync: bool = False, overwrite: bool = True):
     """Yield a temporary path beside ``path``; when the block succeeds it becomes ``path``
     (ordinary permissions, atomic rename; exclusive without ``overwrite``), when it fails it is
     removed. ``suffix`` ends the temporary name (some writers choose the format by extension:
     ``.fits``, ``.keras``)."""
-    path = Path(path)
-    clean_stale(path, suffix)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    fd, tmp = temporary(path, suffix)
     _lock(fd)  # held until the end: another process's clean_stale leaves this one alone
     try:
         yield tmp

@@ -22,11 +22,19 @@ UNSEEN = -1.6375e30  # healpy's hp.UNSEEN
 ARCMIN = np.pi / (180.0 * 60.0)  # one arcminute in radians
 
 
+# healpy's mask_bad rule, |m - UNSEEN| <= 1e-5 |UNSEEN|: the one UNSEEN rule of forse (the
+# numpy reference, the C++/CUDA kernels and every module); it also holds float32's UNSEEN
+UNSEEN_LO, UNSEEN_HI = UNSEEN * (1 + 1e-5), UNSEEN * (1 - 1e-5)
+
+
 def unseen(a) -> np.ndarray:
-    """True where ``a`` holds healpy's UNSEEN in its own precision (float32's UNSEEN is not
-    float64's, so ``a == hp.UNSEEN`` misses it in a float32 map)."""
+    """True where ``a`` is UNSEEN by healpy's rule (within 1e-5 of it, relative): float32's
+    UNSEEN, which ``a == hp.UNSEEN`` would miss, included."""
     a = np.asarray(a)
-    return a == (a.dtype.type(UNSEEN) if a.dtype.kind == "f" else UNSEEN)
+    if a.dtype.kind not in "fc":
+        return np.zeros(a.shape, dtype=bool)
+    with np.errstate(invalid="ignore"):
+        return (a >= UNSEEN_LO) & (a <= UNSEEN_HI)
 
 
 def clean(a) -> bool:
@@ -36,7 +44,7 @@ def clean(a) -> bool:
     if a.size == 0 or a.dtype.kind != "f":
         return a.size == 0 or a.dtype.kind in "iub"
     lo, hi = a.min(), a.max()  # NaN propagates; UNSEEN, if any, is the minimum
-    return bool(np.isfinite(lo) and np.isfinite(hi) and lo > a.dtype.type(UNSEEN))
+    return bool(np.isfinite(lo) and np.isfinite(hi) and lo > UNSEEN_HI)
 
 
 def bad_mask(a) -> np.ndarray:
@@ -46,6 +54,21 @@ def bad_mask(a) -> np.ndarray:
         return np.zeros(a.shape, dtype=bool)
     with np.errstate(invalid="ignore"):
         return ~np.isfinite(a) | unseen(a)
+
+
+def finite_range(a) -> tuple[np.ndarray, np.ndarray]:
+    """Per-patch ``(min, max)`` over the finite pixels of a ``(..., n, m)`` array, each of shape
+    ``a.shape[:-2]`` in ``a``'s dtype; NaN for a patch with no finite pixel. The one min-max
+    of the package: ``forse.minkowski.minmax`` (statistics) and ``forse.normalize.rescale``
+    (``robust=False``, the generator's input) both take their range here."""
+    a = np.asarray(a)
+    fin = np.isfinite(a)
+    lo = np.min(np.where(fin, a, np.inf), axis=(-2, -1))
+    hi = np.max(np.where(fin, a, -np.inf), axis=(-2, -1))
+    empty = ~np.isfinite(lo)
+    if empty.any():
+        lo, hi = np.where(empty, np.nan, lo), np.where(empty, np.nan, hi)
+    return lo, hi
 
 
 def positive(value, name: str, hi: float | None = None) -> float:

@@ -96,6 +96,53 @@ def _on_device(data: dict, why: str) -> None:
                             "(or use backend='cpu' or 'numpy' for host arrays)")
 
 
+def on_host(fn, *args, backend: str = "auto", **kw):
+    """``fn(*args, backend=backend, **kw)`` for a pipeline that holds numpy arrays (extend,
+    training sets, validate). The public kernels take CuPy arrays on "cuda" and refuse numpy
+    ones; here, on "cuda", numpy arguments are copied to the device and the result comes back
+    as numpy. Other backends call ``fn`` as it is."""
+    if backend != "cuda":
+        return fn(*args, backend=backend, **kw)
+    cupy = cuda_for_host()
+    import numpy as np
+
+    def dev(a):
+        return cupy.asarray(a) if isinstance(a, np.ndarray) else a
+
+    out = fn(*map(dev, args), backend=backend, **{k: dev(v) for k, v in kw.items()})
+    return tuple(map(to_host, out)) if isinstance(out, tuple) else to_host(out)
+
+
+def cuda_for_host(flag: str = "backend"):
+    """The ``cupy`` module, after checking that backend "cuda" can run here (a CUDA build, a
+    visible device, CuPy importable); else a RuntimeError naming ``flag`` (``--backend`` on the
+    command line), so a command refuses before any heavy work."""
+    shown = f"{flag} " if flag.startswith("-") else f"{flag}="
+    why = ("forse was built without CUDA support (rebuild with a CUDA compiler, "
+           "-DFORSE_USE_CUDA=ON)" if not has_cuda_build()
+           else "no CUDA device is visible" if not has_cuda_device() else None)
+    if why:
+        raise RuntimeError(f"{shown}cuda cannot run here: {why}; use auto or cpu")
+    try:
+        import cupy
+    except ImportError:
+        raise RuntimeError(f"{shown}cuda needs CuPy for the device arrays (pip install "
+                           "cupy-cuda12x, or the build matching your CUDA); use auto or cpu"
+                           ) from None
+    return cupy
+
+
+def to_device(backend: str, a):
+    """``a`` as the kernels of ``backend`` read it: a CuPy copy on "cuda", else ``a`` itself
+    (for a pipeline that hands one full-sky map to many kernel calls)."""
+    return cuda_for_host().asarray(a) if backend == "cuda" else a
+
+
+def to_host(a):
+    """A numpy array of ``a`` (a CuPy array is copied back; anything else is returned)."""
+    return a.get() if is_cupy(a) else a
+
+
 def call(table: dict, backend: str, *arrays, **data):
     """Pick the implementation for ``backend`` from ``table`` ({name: callable}); the arrays
     as in :func:`resolve`."""

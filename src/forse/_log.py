@@ -18,6 +18,7 @@ import os
 import re
 import sys
 import tempfile
+import time
 
 from tqdm import tqdm
 
@@ -126,3 +127,47 @@ def line_progress():
         yield
     finally:
         tqdm.auto.tqdm = old
+
+
+def peak_rss_gb():
+    """The process's peak resident memory so far (Linux VmHWM), GB; NaN where unknown."""
+    try:
+        with open("/proc/self/status") as f:
+            return next(int(ln.split()[1]) for ln in f if ln.startswith("VmHWM:")) / 2**20
+    except (OSError, StopIteration, ValueError):
+        return float("nan")
+
+
+class Timings(dict):
+    """Seconds spent per stage, accumulated; ``with timings("infer"): ...``. ``peaks`` holds,
+    for each stage during which the process's peak memory rose, the peak it rose to (GB): the
+    stage holding the run's peak is the one with the largest."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.peaks = {}
+        self._tick = time.perf_counter()
+
+    @contextlib.contextmanager
+    def __call__(self, stage):
+        t0, m0 = time.perf_counter(), peak_rss_gb()
+        try:
+            yield
+        finally:
+            self[stage] = self.get(stage, 0.0) + time.perf_counter() - t0
+            m1 = peak_rss_gb()
+            if m1 > m0:
+                self.peaks[stage] = max(self.peaks.get(stage, 0.0), m1)
+
+    def lap(self, stage):
+        """Add the time since the previous lap (or since this clock was made) to ``stage``: for
+        code whose phases follow one another without a block to wrap."""
+        now = time.perf_counter()
+        self[stage] = self.get(stage, 0.0) + now - self._tick
+        self._tick = now
+
+    def table(self) -> str:
+        total = sum(self.values())
+        rows = [f"  {k:<12s}{v:8.2f} s" + (f"   peak {self.peaks[k]:5.2f} GB" if k in self.peaks
+                                          else "") for k, v in self.items()]
+        return "\n".join(rows + [f"  {'total':<12s}{total:8.2f} s"])

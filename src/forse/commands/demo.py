@@ -64,6 +64,7 @@ def check(args):
     from .. import _checks as c
     from ..pipeline.extend import min_nside, model_cards
 
+    _flags.check_backend(args)
     card = model_cards(None, args.stokes, args.pol_mode)["T"]
     c.nside(args.nside, "--nside")
     c.map_memory(args.nside, len(args.stokes), "--nside")

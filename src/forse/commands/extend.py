@@ -90,6 +90,7 @@ def check(args) -> list[str]:
     from ..data.io import _healpix_hdu
     from ..pipeline.extend import min_nside, model_cards
 
+    _flags.check_backend(args)
     c.input_file(args.input, "INPUT")
     _, head, ncol = _healpix_hdu(args.input)
     _units(args, head)

@@ -115,9 +115,8 @@ def _check_numbers(args):
 
 
 def _check_data(args):
-    import h5py
-
     from .. import _checks as c
+    from ..data.training_set import TrainingSet
 
     if not Path(args.data).is_dir():
         raise FileNotFoundError(f"DATA {args.data!r} is not a folder (expected the output of "
@@ -126,14 +125,7 @@ def _check_data(args):
         path = Path(args.data) / f"{split}.h5"
         if split == "train" or path.exists():
             c.input_file(path, "DATA")
-            try:
-                with h5py.File(path, "r") as f:
-                    missing = [d for d in ("lr", "target") if d not in f]
-            except OSError as exc:
-                raise ValueError(f"DATA {str(path)!r} is not a readable HDF5 file "
-                                 f"({' '.join(str(exc).split())})") from None
-            if missing:
-                raise ValueError(f"DATA {str(path)!r} is not a forse training set: no {missing}")
+            TrainingSet(path, require=("lr", "target"), name="DATA").close()
 
 
 def _check_resume(args, out: Path):

@@ -64,6 +64,7 @@ def check(args):
 
     from .. import _checks as c
 
+    _flags.check_backend(args)
     for flag, path in (("--input", args.input), ("--lr-input", args.lr_input),
                        ("--variance", args.variance), ("--mask", args.mask)):
         if path:
@@ -104,18 +105,17 @@ def check(args):
 
 def run(args):
     import os
-    import time
 
     import numpy as np
 
     check(args)
 
+    from .._log import Timings
     from ..data import io
     from ..data.masks import latitude_mask, training_mask, valid_pixels
     from ..data.training_set import build, to_forse_npy
 
-    t0 = time.perf_counter()
-    timing = {}
+    clock = Timings()
     need_pol = args.stokes != "T"
     if args.input:
         hr, head = io.read_map(args.input, field=(0, 1, 2) if need_pol else 0)
@@ -133,8 +133,7 @@ def run(args):
         lr = None
         sky = {"sky": "synthetic", "sky_seed": int(args.seed), "sky_version": args.sky_version}
         variance = noise_variance(args.nside, "T", fwhm_arcmin=args.fwhm_hr)
-        timing["sky"] = time.perf_counter() - t0
-    t1 = time.perf_counter()
+    clock.lap("read" if args.input else "sky")
     if args.mask:
         mask = io.read_map(args.mask, field=0)[0] > 0.5
     elif variance is not None:
@@ -143,19 +142,19 @@ def run(args):
         t = hr if hr.ndim == 1 else hr[0]
         nside = int(np.sqrt(t.size / 12))
         mask = valid_pixels(t) & (latitude_mask(nside, args.bmin) if args.bmin > 0 else True)
-    timing["mask"] = time.perf_counter() - t1
-    t2 = time.perf_counter()
+    clock.lap("mask")
     paths = build(hr, args.output, lr_map=lr, mask=mask, fwhm_hr_arcmin=args.fwhm_hr,
                   fwhm_lr_arcmin=args.fwhm_lr, n_patches=args.n_patches, npix=args.npix,
                   pixel_arcmin=args.pixel, fractions=tuple(args.fractions),
                   min_coverage=args.min_coverage, stokes=args.stokes, seed=args.seed,
                   overwrite=args.overwrite, progress=not args.quiet, backend=args.backend,
                   attrs=sky)
-    timing["build"] = time.perf_counter() - t2
+    clock.lap("build")
     if args.npy:
         for path in paths.values():
             to_forse_npy(path, path.with_suffix(".npy"), overwrite=args.overwrite)
-    timing["total"] = time.perf_counter() - t0
+        clock.lap("npy")
+    timing = dict(clock, total=sum(clock.values()))
     print("timings (s): " + ", ".join(f"{k} {v:.1f}" for k, v in timing.items()))
     for path in paths.values():
         print(f"wrote {path}" + (f" and {path.with_suffix('.npy')}" if args.npy else ""))

@@ -71,6 +71,7 @@ def check(args):
     """Every flag, the input files and the output folder, before any work."""
     from .. import _checks as c
 
+    _flags.check_backend(args)
     c.input_file(args.map, "MAP")
     for flag in ("reference", "mask", "lowres"):
         if getattr(args, flag):

@@ -20,7 +20,7 @@ import numpy as np
 from astropy.io import fits
 
 from .._atomic import replacing
-from .._checks import input_file, nside_of, output_file
+from .._checks import bad_mask, input_file, nside_of, output_file
 
 __all__ = ["read_map", "write_map"]
 
@@ -102,7 +102,7 @@ def read_map(path, field=None):
                              f"({' '.join(str(exc).split())})") from None
     maps = np.asarray(maps, dtype=np.float64)
     nside_of(maps.shape[-1], "path")
-    bad = ~np.isfinite(maps) | (maps == hp.UNSEEN)
+    bad = bad_mask(maps)
     for k, row in enumerate(np.atleast_2d(bad)):
         if row.all():
             raise ValueError(f"`path` {str(path)!r}: field {int(wanted[k])} has no valid pixel "

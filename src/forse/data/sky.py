@@ -20,7 +20,7 @@ dust-like, non-Gaussian sky with no download. Construction (Galactic coordinates
   ridge, as dust filaments are to the field they follow: TE > 0 and EE > BB at every scale, from
   the structure rather than a correction. ``Q + iU = p_scale A^(1 - column_slope) (...)``, so
   p falls with column density, and p = |P| / I saturates smoothly at ``p_max`` = 22 %. Measured
-  against Planck 2018 XI/XII in ``bench/results_sky_stats.json`` (docs/sky-train.md).
+  against Planck 2018 XI/XII in ``bench/results/results_sky_stats.json`` (docs/sky-train.md).
 * Polarization, version 1 (``version=1``, the default before 2026-12-03, kept so that results
   made with it reproduce): ``Q + iU = p I exp(2i psi)``, the angle following a spin-2 "direction"
   field coherent over twice the beam (ordered field plus a turbulent part whose E-modes contain

@@ -38,14 +38,15 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from pathlib import Path
 
 import healpy as hp
 import numpy as np
 
-from .._atomic import clean_stale, publish, replacing
+from .. import _checks
+from .._atomic import publish, replacing, temporary
 from .._checks import nside_of, positive
+from .._dispatch import on_host, to_device
 from .masks import valid_pixels
 
 __all__ = ["build", "load", "to_forse_npy", "TrainingSet", "SPLITS", "patch_radius_deg"]
@@ -126,9 +127,7 @@ class _Writer:
 
         self.path = Path(path)
         self.overwrite = overwrite
-        clean_stale(self.path, ".tmp")
-        fd, self.tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.",
-                                        suffix=".tmp")
+        fd, self.tmp = temporary(self.path, ".tmp")
         os.close(fd)  # HDF5 locks the file while it writes: another run's clean_stale skips it
         # no chunk cache: whole chunks go straight to disk, so a write that fails (full disk)
         # fails in add(), not later in a close that HDF5 retries at exit
@@ -311,7 +310,7 @@ def build(hr_map, out_dir, *, lr_map=None, mask=None, fwhm_hr_arcmin=12.0, fwhm_
                batch=batch, kw=dict(npix=npix, pixel_arcmin=pixel_arcmin, backend=backend,
                                     nthreads=nthreads))
     stacks, bad, run.pol = _prepared_maps(hr, lr, stokes, fwhm_lr, fwhm_hr, seed, ell_fit, run)
-    run.stacks = stacks
+    run.stacks = [to_device(backend, s) for s in stacks]  # once, not per batch, on "cuda"
     run.kw["pol"] = run.pol
     usable = ~bad if mask is None else (np.asarray(mask).astype(bool) & ~bad)
     if not usable.any():
@@ -386,17 +385,11 @@ class _Run:
     write)."""
 
     def __init__(self, **settings):
-        import time
+        from .._log import Timings
 
         self.__dict__.update(settings)
-        self.clock = {"smooth": 0.0, "baseline": 0.0, "select": 0.0, "cut": 0.0, "write": 0.0}
-        self._now = time.perf_counter
-        self._tick = self._now()
-
-    def lap(self, name):
-        now = self._now()
-        self.clock[name] += now - self._tick
-        self._tick = now
+        self.clock = Timings(smooth=0.0, baseline=0.0, select=0.0, cut=0.0, write=0.0)
+        self.lap = self.clock.lap
 
 
 def _prepared_maps(hr, lr, stokes, fwhm_lr, fwhm_hr, seed, ell_fit, run):
@@ -465,9 +458,10 @@ def _cut(run, lo_, la_, rej):
     from ..sphere.projection import healpix_to_patches
 
     if run.pol:
-        p_hr, p_lr, p_g = (healpix_to_patches(s, lo_, la_, **run.kw) for s in run.stacks)
+        p_hr, p_lr, p_g = (on_host(healpix_to_patches, s, lo_, la_, **run.kw)
+                           for s in run.stacks)
     else:
-        p = healpix_to_patches(run.stacks[0], lo_, la_, **run.kw)
+        p = on_host(healpix_to_patches, run.stacks[0], lo_, la_, **run.kw)
         p_hr, p_lr, p_g = p[:, 0:1], p[:, 1:2], p[:, 2:3]
     t_lr = p_lr[:, 0]
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -530,37 +524,47 @@ def _fill_split(run, split, need, writer, others, srng):
 
 class TrainingSet:
     """Lazy view of one split file: ``hr``, ``lr``, ``target``, ``gauss`` are h5py datasets
-    (slice them to read), ``lon_deg``, ``lat_deg``, ``component`` are numpy arrays and
-    ``attrs`` a dict. Use as a context manager or call ``close()``."""
+    (slice them to read; None if the file has no such dataset), ``lon_deg``, ``lat_deg``,
+    ``component`` are numpy arrays and ``attrs`` a dict. Use as a context manager or call
+    ``close()``. The one reader of training-set files: the trainer and the CLI open them here,
+    naming ``require`` (the datasets they need) and ``name`` (the argument in their errors)."""
 
-    def __init__(self, path):
+    ALL = ("hr", "lr", "target", "gauss", "lon_deg", "lat_deg")
+
+    def __init__(self, path, *, require=ALL, name: str = "path"):
         import h5py
 
         path = Path(path)
         if not path.is_file():
-            raise FileNotFoundError(f"`path` {str(path)!r} does not exist")
+            raise FileNotFoundError(f"{_checks.label(name)} {str(path)!r} does not exist")
         try:
             self._f = h5py.File(path, "r")
         except OSError as exc:
-            raise ValueError(f"`path` {str(path)!r} is not an HDF5 file ({exc})") from None
-        missing = [k for k in ("hr", "lr", "target", "gauss", "lon_deg", "lat_deg")
-                   if k not in self._f]
+            raise ValueError(f"{_checks.label(name)} {str(path)!r} is not a readable HDF5 file "
+                             f"(not an HDF5 file, or a damaged one: {' '.join(str(exc).split())})"
+                             ) from None
+        missing = [k for k in require if k not in self._f]
         if missing:
+            has = sorted(self._f.keys())
             self._f.close()
-            raise ValueError(f"`path` {str(path)!r} is not a forse training set: missing "
-                             f"dataset(s) {missing}")
+            raise ValueError(f"{_checks.label(name)} {str(path)!r} is not a forse training set: "
+                             f"missing dataset(s) {missing} (has {has})")
         self.path = path
-        self.hr, self.lr = self._f["hr"], self._f["lr"]
-        self.target, self.gauss = self._f["target"], self._f["gauss"]
-        self.lon_deg = self._f["lon_deg"][...]
-        self.lat_deg = self._f["lat_deg"][...]
+        self.hr, self.lr, self.target, self.gauss = (self._f.get(k) for k in
+                                                     ("hr", "lr", "target", "gauss"))
+        first = next((k for k in require if k in self._f), None)
+        self._n = int(self._f[first].shape[0]) if first else 0
+        n = self._n
+        self.lon_deg = self._f["lon_deg"][...] if "lon_deg" in self._f else None
+        self.lat_deg = self._f["lat_deg"][...] if "lat_deg" in self._f else None
         self.component = (self._f["component"][...] if "component" in self._f
-                          else np.zeros(self.lon_deg.size, np.uint8))
-        self.attrs = {k: (v.decode() if isinstance(v, bytes) else v)
-                      for k, v in self._f.attrs.items()}
+                          else np.zeros(n, np.uint8))
+        attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in self._f.attrs.items()}
+        self.attrs = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in attrs.items()}
+        self.has_component = "component" in self._f
 
     def __len__(self):
-        return int(self.hr.shape[0])
+        return self._n
 
     def __enter__(self):
         return self

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import re
 
-import healpy as hp
 import numpy as np
+
+from .._checks import bad_mask
 
 __all__ = ["UNITS", "BUILTIN_UNIT", "BUILTIN_FREQ_GHZ", "canonical", "factor", "convert"]
 
@@ -64,5 +65,5 @@ def convert(maps, from_unit, to_unit, freq_ghz=None):
     f = factor(from_unit, to_unit, freq_ghz)
     if f != 1.0:
         m = np.asarray(maps)
-        m[np.isfinite(m) & (m != hp.UNSEEN)] *= f
+        m[~bad_mask(m)] *= f
     return maps

@@ -3,7 +3,7 @@
 A checkpoint is a folder ``ckpt-<step:08d>`` holding ``state.npz`` (every variable of both
 networks and both optimizers, and the TensorFlow random stream) and ``meta.json`` (step, numpy
 random stream, metrics). It is written into a hidden temporary folder beside it and renamed into
-place with ``os.replace``, so a folder with that name is always complete: a run killed at any
+place (``forse._atomic.replacing_folder``), so a folder with that name is always complete: a run killed at any
 moment leaves the previous checkpoints intact. ``best.json`` names the best checkpoint by the
 validation score; it and the last ``keep`` checkpoints are kept, older ones are deleted.
 """
@@ -13,12 +13,11 @@ import json
 import os
 import re
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from .._atomic import write_json
+from .._atomic import replacing_folder, write_json
 
 _NAME = re.compile(r"^ckpt-(\d{8})$")
 
@@ -62,8 +61,7 @@ def save(folder, step: int, arrays: dict, meta: dict) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     final = checkpoint_path(folder, step)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-ckpt-{int(step):08d}-", dir=folder))
-    try:
+    with replacing_folder(final, prefix=f".tmp-ckpt-{int(step):08d}-") as tmp:
         with open(tmp / "state.npz", "wb") as f:
             np.savez(f, **arrays)
             f.flush()
@@ -72,12 +70,6 @@ def save(folder, step: int, arrays: dict, meta: dict) -> Path:
             json.dump(dict(meta, step=int(step)), f, indent=2, sort_keys=True)
             f.flush()
             os.fsync(f.fileno())
-        if final.exists():  # re-saving the same step (e.g. after a resume): replace it whole
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return final
 
 

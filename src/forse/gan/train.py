@@ -147,20 +147,15 @@ def read_split(folder, split: str, input_stokes: str = "T", datasets=("lr", "tar
     ``input_stokes="TQU"`` takes every entry of a ``stokes="TQU"`` set (T, Q, U per position, in
     that order; ``read_joint`` groups them).
     """
-    import h5py
+    from ..data.training_set import TrainingSet
 
     path = Path(folder) / f"{split}.h5"
     if not path.is_file():
         raise FileNotFoundError(f"training-set split {split!r} not found: {path}")
-    with h5py.File(path, "r") as f:
-        attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
-        attrs = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in attrs.items()}
-        missing = [d for d in datasets if d not in f]
-        if missing:
-            raise ValueError(f"{path} has no dataset(s) {missing} (has {sorted(f.keys())})")
-        n = f[datasets[0]].shape[0]
+    with TrainingSet(path, require=tuple(datasets), name="data") as ts:
+        attrs, n = ts.attrs, len(ts)
+        comp = ts.component if ts.has_component else None
         if input_stokes == JOINT:  # every entry, if they come as T, Q, U per position
-            comp = f["component"][...] if "component" in f else None
             joint = (attrs.get("stokes") == JOINT and comp is not None and n % 3 == 0
                      and np.array_equal(comp, np.tile(np.arange(3), n // 3)))
             if not joint:
@@ -168,8 +163,8 @@ def read_split(folder, split: str, input_stokes: str = "T", datasets=("lr", "tar
                                  f"{attrs.get('stokes')!r}); build one with `forse "
                                  "training-set --stokes TQU`")
             rows = np.arange(n)
-        elif "component" in f:
-            rows = np.flatnonzero(f["component"][...] == _COMPONENT[input_stokes])
+        elif comp is not None:
+            rows = np.flatnonzero(comp == _COMPONENT[input_stokes])
         elif input_stokes == str(attrs.get("stokes", "T")):
             rows = np.arange(n)
         else:
@@ -179,7 +174,7 @@ def read_split(folder, split: str, input_stokes: str = "T", datasets=("lr", "tar
                              f"{attrs.get('stokes')!r})")
         out = {}
         for d in datasets:
-            a = f[d]
+            a = ts._f[d]
             if a.ndim != 3:
                 raise ValueError(f"{path}:{d} has shape {a.shape}, expected (N, n, n)")
             out[d] = np.ascontiguousarray(a[...][rows], dtype=np.float32)
@@ -530,15 +525,15 @@ def _sky_provenance(attrs):
 
 def _test_patches(data_dir, attrs):
     """Centres of the test split's patches (the held-out region), or None without a test split."""
-    import h5py
+    from ..data.training_set import TrainingSet
 
     path = Path(data_dir) / "test.h5"
     if not path.is_file():
         return None
-    with h5py.File(path, "r") as f:
-        if "lon_deg" not in f or "lat_deg" not in f:
+    with TrainingSet(path, require=(), name="data") as ts:
+        if ts.lon_deg is None or ts.lat_deg is None:
             return None
-        lon, lat = f["lon_deg"][...], f["lat_deg"][...]
+        lon, lat = ts.lon_deg, ts.lat_deg
     # QU sets store two entries (Q, U) per position
     pos = np.unique(np.round(np.stack([lon, lat], axis=1), 4), axis=0)
     return {"lon_deg": pos[:, 0].tolist(), "lat_deg": pos[:, 1].tolist(),

@@ -26,8 +26,6 @@ harmonic calibration then sets TT, EE, BB and TE in every mode.
 """
 from __future__ import annotations
 
-import contextlib
-import time
 import warnings
 
 import healpy as hp
@@ -35,6 +33,8 @@ import numpy as np
 
 from .. import _checks
 from .._checks import nside_of
+from .._dispatch import on_host, to_device
+from .._log import Timings, peak_rss_gb  # noqa: F401 (forse.extend.Timings, as before)
 from ..data import units
 from ..sphere import projection, sht, tiling
 from . import parallel
@@ -52,42 +52,6 @@ STAGES = ("read", "smooth", "project", "infer", "normalize", "backproject", "cal
 # quadrature analysis of the small scales: a Jacobi step would add a full-sky residual (0.8 GB
 # for Q/U at Nside 2048)
 SS_ITER = 0
-
-
-def peak_rss_gb():
-    """The process's peak resident memory so far (Linux VmHWM), GB; NaN where unknown."""
-    try:
-        with open("/proc/self/status") as f:
-            return next(int(ln.split()[1]) for ln in f if ln.startswith("VmHWM:")) / 2**20
-    except (OSError, StopIteration, ValueError):
-        return float("nan")
-
-
-class Timings(dict):
-    """Seconds spent per stage, accumulated; ``with timings("infer"): ...``. ``peaks`` holds,
-    for each stage during which the process's peak memory rose, the peak it rose to (GB): the
-    stage holding the run's peak is the one with the largest."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.peaks = {}
-
-    @contextlib.contextmanager
-    def __call__(self, stage):
-        t0, m0 = time.perf_counter(), peak_rss_gb()
-        try:
-            yield
-        finally:
-            self[stage] = self.get(stage, 0.0) + time.perf_counter() - t0
-            m1 = peak_rss_gb()
-            if m1 > m0:
-                self.peaks[stage] = max(self.peaks.get(stage, 0.0), m1)
-
-    def table(self) -> str:
-        total = sum(self.values())
-        rows = [f"  {k:<12s}{v:8.2f} s" + (f"   peak {self.peaks[k]:5.2f} GB" if k in self.peaks
-                                          else "") for k, v in self.items()]
-        return "\n".join(rows + [f"  {'total':<12s}{total:8.2f} s"])
 
 
 def _as_stack(m):
@@ -130,7 +94,7 @@ def _warn_negative(maps):
     if _checks.clean(t):
         share = np.count_nonzero(t < 0) / t.size
     else:
-        ok = np.isfinite(t) & (t != hp.UNSEEN)
+        ok = ~_checks.bad_mask(t)
         share = np.count_nonzero(t[ok] < 0) / max(1, np.count_nonzero(ok))
     if share > NEGATIVE_SHARE:
         warnings.warn(f"`m`: {share:.0%} of the intensity pixels are negative (more than "
@@ -152,7 +116,7 @@ def _fill_masked(maps, bad):
     for k in range(len(maps)):
         work = np.where(bad, hp.UNSEEN, maps[k])
         coarse = hp.ud_grade(work, low, pess=False)
-        hole = coarse == hp.UNSEEN
+        hole = _checks.unseen(coarse)
         if hole.all():
             raise ValueError("`m` has no valid pixel (all UNSEEN or NaN)")
         coarse[hole] = np.mean(coarse[~hole])  # entire coarse pixels masked: global mean
@@ -600,22 +564,23 @@ def extend(m, options=None, *, progress=True, timings=None, comm="auto", fit_mas
 
     bar = tqdm(total=len(mine) * len(channels), desc="forse extend", unit="batch",
                disable=not progress or parallel.rank(comm) != 0)
+    on_device = [to_device(o.backend, x) for x in (lr, gauss, sharp)]  # once, on "cuda"
     for c, (rows, pol) in enumerate(channels):
         for b in mine:
             sel = slice(b * o.batch_size, min(len(lon), (b + 1) * o.batch_size))
             with timings("project"):
                 lr_p, gauss_p, sharp_p = (
-                    projection.healpix_to_patches(x[rows], lon[sel], lat[sel], npix, px,
-                                                  pol=pol, backend=o.backend).reshape(
+                    on_host(projection.healpix_to_patches, x[rows], lon[sel], lat[sel], npix,
+                            px, pol=pol, backend=o.backend).reshape(
                         sel.stop - sel.start, rows.stop - rows.start, npix, npix)
-                    for x in (lr, gauss, sharp))
+                    for x in on_device)
             seeds = [[o.seed, i] for i in range(sel.start, sel.stop)]
             ss = _small_scales(gens, lr_p, gauss_p, sharp_p, seeds, o.stochastic, o.pol_mode,
                                timings)
             results[(c, b)] = ss.astype(np.float32)
             bar.update()
     bar.close()
-    del sharp
+    del sharp, on_device
     results = parallel.gather_by_index(results, comm)
     if not return_baseline:
         del gauss  # 0.6 GB for TQU at Nside 2048: gone before the full-sky stitching
@@ -634,11 +599,11 @@ def extend(m, options=None, *, progress=True, timings=None, comm="auto", fit_mas
             for i, (sub, spin) in enumerate(parts):
                 with timings("backproject"):
                     x = _gather(results, c, nb, sub if spin else sub.start, i == len(parts) - 1)
-                    sm = projection.patches_to_healpix(x, lon, lat, nside_out, px, pol=spin,
-                                                       window=window, blend=o.blend,
-                                                       taper_fraction=taper, backend=o.backend)
+                    sm = on_host(projection.patches_to_healpix, x, lon, lat, nside_out, px,
+                                 pol=spin, window=window, blend=o.blend, taper_fraction=taper,
+                                 backend=o.backend)
                     sm = np.atleast_2d(sm)
-                    sm[sm == hp.UNSEEN] = 0.0
+                    sm[_checks.unseen(sm)] = 0.0
                     ss_map[rows][sub] = sm
                 del x, sm
         with timings("calibrate"):

@@ -26,7 +26,7 @@ import warnings
 
 import numpy as np
 
-from .._checks import ARCMIN, float_array, positive
+from .._checks import ARCMIN, finite_range, float_array, positive
 
 __all__ = ["rescale", "rescale_back", "to_physical"]
 
@@ -144,7 +144,7 @@ def rescale(x, *, robust: bool = True, percentiles=(0.5, 99.5)):
         core = np.where(_outliers(flat, *a.shape[-2:]), np.nan, flat)
         lo, hi = np.nanpercentile(core, p, axis=1)
     else:
-        lo, hi = np.nanmin(flat, axis=1), np.nanmax(flat, axis=1)
+        lo, hi = finite_range(flat[:, None, :])
     lo = lo.astype(a.dtype)
     hi = hi.astype(a.dtype)
     flat_range = ~(hi > lo)

@@ -51,7 +51,8 @@ def _read_template(template, nside, unit, freq_ref):
     """(I, Q, U) Quantity at ``nside`` in ``unit`` and the reference frequency: a FITS path
     (unit and REFFREQ from its header unless given) or an array at ``nside``. Masked (UNSEEN)
     pixels become NaN, which PySM's scaling keeps as NaN."""
-    import healpy as hp
+
+    from .._checks import unseen
 
     if isinstance(template, (str, os.PathLike)):
         file_unit, file_freq, ncol = _file_units(template)
@@ -71,7 +72,7 @@ def _read_template(template, nside, unit, freq_ref):
         raise ValueError("`template` has no unit: pass unit='uK_CMB', 'uK_RJ' or 'MJy/sr'")
     if freq_ref is None:
         raise ValueError("`template` has no reference frequency (REFFREQ): pass freq_ref")
-    maps[maps.value == hp.UNSEEN] = np.nan
+    maps[unseen(maps.value)] = np.nan
     return maps, u.Quantity(freq_ref, u.GHz)
 
 

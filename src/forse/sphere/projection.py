@@ -186,18 +186,12 @@ def _check_window(window, npix):
 
 
 # ---------------------------------------------------------------- numpy reference backends
-def _bad_mask(m):
-    """NaN/inf or UNSEEN by healpy's mask_bad rule (|m - UNSEEN| <= 1e-5 |UNSEEN|)."""
-    with np.errstate(invalid="ignore"):
-        return ~np.isfinite(m) | (np.abs(m - UNSEEN) <= 1e-5 * abs(UNSEEN))
-
-
 def _project_numpy(maps, lon, lat, npix, d, nest, interpolation, pol, nthreads):
     """maps (k, npix_map) -> patches (N, k, npix, npix) in the maps' float dtype."""
     k, npix_map = maps.shape
     nside = hp.npix2nside(npix_map)
     m64 = maps.astype(np.float64)
-    bad = _bad_mask(m64)
+    bad = _checks.bad_mask(m64)
     clean = np.where(bad, 0.0, m64)
     er, ee, en = _frames(lon, lat)
     x, y = _plane(npix, d)

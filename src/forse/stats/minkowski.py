@@ -380,23 +380,22 @@ def standardize(images) -> np.ndarray:
 def minmax(images) -> np.ndarray:
     """Per patch min-max rescaling to [-1, 1] over the finite pixels (float64, NaN stays NaN)."""
     a = np.asarray(images, dtype=np.float64)
-    fin = np.isfinite(a)
-    lo = np.min(np.where(fin, a, np.inf), axis=(-2, -1), keepdims=True)
-    hi = np.max(np.where(fin, a, -np.inf), axis=(-2, -1), keepdims=True)
-    ok = np.isfinite(lo) & (hi > lo)
+    lo, hi = (x[..., None, None] for x in _checks.finite_range(a))
+    ok = hi > lo
     lo = np.where(np.isfinite(lo), lo, 0.0)  # all-NaN patch: stays NaN below
     span = np.where(ok, hi - lo, 1.0)  # constant patch: -1 everywhere
-    return np.where(fin, 2.0 * (a - lo) / span - 1.0, np.nan)
+    return np.where(np.isfinite(a), 2.0 * (a - lo) / span - 1.0, np.nan)
 
 
 def curves(images, variant="nu", n_thresholds=N_THRESHOLDS, *, backend="auto", nthreads=0):
     """``(thresholds, v0, v1, v2)`` of a stack ``(N, ny, nx)`` of patches: V0, V1, V2 per pixel^2
     (``functionals(..., normalize=True)``), each ``(N, T)``, of the standardized (``"nu"``) or
-    min-max rescaled (``"minmax"``) patches at :func:`thresholds`."""
+    min-max rescaled (``"minmax"``) patches at :func:`thresholds`. Host (numpy) patches on every
+    backend: on "cuda" they are copied to the device for the functionals."""
     a = _stack(images)
     u = thresholds(variant, n_thresholds)
     x = standardize(a) if variant == "nu" else minmax(a)
-    v = functionals(x, u, normalize=True, backend=backend, nthreads=nthreads)
+    v = _dispatch.on_host(functionals, x, u, normalize=True, backend=backend, nthreads=nthreads)
     return (u,) + tuple(np.asarray(vk, dtype=np.float64) for vk in v)
 
 

@@ -98,6 +98,7 @@ def fig_mollweide(maps, lrs):
 
 
 def fig_zooms(maps, lrs, places, backend="auto", npix=160, pixel_arcmin=3.75):
+    from .._dispatch import on_host
     from ..sphere.projection import healpix_to_patches
 
     plt = _plt()
@@ -105,7 +106,8 @@ def fig_zooms(maps, lrs, places, backend="auto", npix=160, pixel_arcmin=3.75):
                                                    ("reference", "map", "baseline") if k in maps]
     lon = np.array([p[0] for p in places])
     lat = np.array([p[1] for p in places])
-    imgs = [healpix_to_patches(np.nan_to_num(m, nan=0.0), lon, lat, npix, pixel_arcmin, backend=backend)
+    imgs = [on_host(healpix_to_patches, np.nan_to_num(m, nan=0.0), lon, lat, npix, pixel_arcmin,
+                    backend=backend)
             for _, m in cols]
     fig, axes = plt.subplots(len(places), len(cols), figsize=(2.6 * len(cols), 2.6 * len(places)),
                              squeeze=False)

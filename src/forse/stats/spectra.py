@@ -20,8 +20,9 @@ import functools
 import numpy as np
 import scipy.fft
 
-from .._checks import ARCMIN, bad_mask, float_array, nside_of, positive
+from .._checks import ARCMIN, bad_mask, float_array, nside_of, positive, unseen
 from .._dispatch import nthreads
+from .._pixels import parents
 from ..sphere import sht
 
 __all__ = [
@@ -227,7 +228,7 @@ def apodize_mask(mask, apodize_deg: float = 2.0) -> np.ndarray:
         raise ValueError(f"`mask` must be one HEALPix map (1-D), got shape {m.shape}")
     nside = nside_of(m.size, "mask")
     mf = m.astype(np.float64)
-    keep = np.isfinite(mf) & (mf > 0.5) & (mf != hp.UNSEEN)
+    keep = np.isfinite(mf) & (mf > 0.5) & ~unseen(mf)
     if apodize_deg is None or float(apodize_deg) == 0.0 or keep.all():
         return keep.astype(np.float64)
     apo = np.radians(positive(apodize_deg, "apodize_deg"))
@@ -236,7 +237,7 @@ def apodize_mask(mask, apodize_deg: float = 2.0) -> np.ndarray:
         nside_lo //= 2
     if nside_lo < nside:
         shift = 2 * (int(np.log2(nside)) - int(np.log2(nside_lo)))
-        parent = hp.nest2ring(nside_lo, hp.ring2nest(nside, np.arange(keep.size)) >> shift)
+        parent = parents(nside, nside_lo)
         frac = np.bincount(parent, weights=keep, minlength=12 * nside_lo ** 2) / (1 << shift)
         keep_lo = frac > 0.5
     else:
