@@ -25,8 +25,12 @@ def machine() -> dict:
             "host": platform.node(), "loadavg_start": os.getloadavg()}
 
 
-def timed(fn, repeats: int = 1):
-    """``(best wall s, CPU s of that run, result)`` of ``repeats`` calls of ``fn()``."""
+def timed(fn, repeats: int = 1, warmup: bool = False):
+    """``(best wall s, CPU s of that run, result)`` of ``repeats`` calls of ``fn()`` (after one
+    untimed call with ``warmup``). On a shared machine the CPU time shows the cost when the
+    cores are not all ours."""
+    if warmup:
+        fn()
     best = None
     for _ in range(max(1, int(repeats))):
         t, c = time.perf_counter(), time.process_time()
@@ -35,3 +39,25 @@ def timed(fn, repeats: int = 1):
         if best is None or run[0] < best[0]:
             best = run
     return best[0], best[1], out
+
+
+def peak_rss() -> int:
+    """Peak resident memory of this process image in bytes (Linux VmHWM; ru_maxrss would
+    include a parent's), 0 where unknown."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def reset_peak_rss() -> None:
+    """Start the peak-RSS count afresh (Linux: writing 5 to clear_refs resets VmHWM)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass

@@ -2,7 +2,7 @@
 each added term, then all together, same seeds and data; scored on the test split.
 
     python bench/ablation_gan.py --data TS --out runs/ablation --steps 1200 \
-        --json bench/results_ablation_gan.json
+        --json bench/results/results_ablation_gan.json
 
 Each configuration trains in OUT/NAME (resumable: run the same command again after a kill) with
 the bundled recipe's settings (64^2 crops of the 320^2 patches, width 0.25, batch 16, ForSE+

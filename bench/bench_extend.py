@@ -21,16 +21,7 @@ import time
 import healpy as hp
 import numpy as np
 
-from _common import machine  # bench/ is the script folder: on sys.path
-
-
-def _reset_peak_rss():
-    """Start the peak-RSS count afresh (Linux: writing 5 to clear_refs resets VmHWM)."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-    except OSError:
-        pass
+from _common import machine, reset_peak_rss  # bench/ is the script folder: on sys.path
 
 
 def small_scale_pol_stats(ss, lmin=300, lmax=1000):
@@ -73,7 +64,7 @@ def main(argv=None):
     ss2_path = f"/tmp/forse_bench_ss2_{os.getpid()}.npy"  # on disk: not in extend's peak
     np.save(ss2_path, ((np.atleast_2d(truth)[0] - np.atleast_2d(lr)[0]) ** 2).astype(np.float32))
     del truth
-    _reset_peak_rss()
+    reset_peak_rss()
     t = Timings()
     t1 = time.perf_counter()
     c1 = time.process_time()

@@ -1,6 +1,6 @@
 """Speed of the ForSE networks: training steps/s and generator throughput (patches/s).
 
-    python bench/bench_gan.py [--quick] [--json bench/results_gan.json]
+    python bench/bench_gan.py [--quick] [--json bench/results/results_gan.json]
 
 Training: the bundled configuration (64^2 crops, width 0.25, batch 16, one D and one G update
 per step) on random data, timed after the first (tracing) step. Inference: the generator (no
@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
+
+from _common import machine  # noqa: E402 (bench/ is on sys.path)
 
 
 def bench_train(width, patch, batch, steps):
@@ -80,9 +81,8 @@ def main(argv=None):
     args = ap.parse_args(argv)
     import tensorflow as tf
 
-    res = {"host": platform.node(), "cpu": platform.processor() or platform.machine(),
-           "cores": os.cpu_count(), "tensorflow": tf.__version__,
-           "load_avg": os.getloadavg(), "command": " ".join(["python"] + sys.argv)}
+    res = {"machine": machine(), "tensorflow": tf.__version__,
+           "command": " ".join(["python"] + sys.argv)}
     if args.only_full_sky:
         dt = bench_full_sky("dust-T")
         res["full_sky_dust_T_s"] = dt

@@ -1,7 +1,7 @@
 """Generator inference speed on 320^2 patches: tf.function in float32 at several batch sizes,
 against XLA (``jit_compile=True``) and a mixed-bfloat16 copy of the same weights.
 
-    python bench/bench_infer.py [--model dust-T] [--json bench/results_infer.json]
+    python bench/bench_infer.py [--model dust-T] [--json bench/results/results_infer.json]
 
 48 random rescaled patches, best of 2 passes after a warm-up call. bfloat16 reports the largest
 and mean output change (tanh units); its effect on the quality metrics is not measured here.
@@ -15,6 +15,8 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
+
+from _common import machine  # noqa: E402 (bench/ is on sys.path)
 
 
 def rate(fn, x, bs, reps=2):
@@ -54,7 +56,7 @@ def main(argv=None):
     diff = np.abs(np.asarray(bf16(tf.constant(x[:8]))) - ref)
     res = {"model": args.model, "patches_per_s": {
         f"float32_batch{b}": rate(plain, x, b) for b in (8, 16, 24)},
-        "load_average": os.getloadavg(), "cores": os.cpu_count()}
+        "machine": machine()}
     res["patches_per_s"]["xla_batch16"] = rate(xla, x, 16)
     res["patches_per_s"]["bfloat16_batch16"] = rate(bf16, x, 16)
     res["bfloat16_output_change"] = {"max": float(diff.max()), "mean": float(diff.mean())}

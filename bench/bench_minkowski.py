@@ -12,11 +12,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import time
 
 import numpy as np
 
-from _common import machine  # bench/ is the script folder: on sys.path
+from _common import machine, timed  # bench/ is the script folder: on sys.path
 from forse import minkowski as mk
 
 
@@ -143,20 +142,6 @@ def numba_kernels():  # noqa: C901 (numba kernels: a flat port of the C++ loop, 
     return serial, parallel
 
 
-def best_of(fn, repeats):
-    """Best wall time over repeats, the process CPU time of that run, and the result. On a
-    shared machine the CPU time shows the cost when the cores are not all ours."""
-    best = (np.inf, np.inf)
-    for _ in range(repeats):
-        c0, t0 = time.process_time(), time.perf_counter()
-        out = fn()
-        t, c = time.perf_counter() - t0, time.process_time() - c0
-        best = min(best, (t, c))
-    return best[0], best[1], out
-
-
-
-
 def show(name, t, c, npatch):
     print(f"{name:32s} wall {t:7.3f} s {1e3 * t / npatch:7.3f} ms/patch | "
           f"cpu {c:7.3f} s {1e3 * c / npatch:7.3f} ms/patch", flush=True)
@@ -185,7 +170,7 @@ def main(argv=None):
                           ("forse cpu float64, 1 thread", {"nthreads": 1}, images),
                           ("forse cpu float32, all threads", {}, images.astype(np.float32))]:
         mk.functionals(arr[:2], u, backend="cpu", **kw)  # warm-up
-        t, c, out = best_of(lambda arr=arr, kw=kw: mk.functionals(arr, u, backend="cpu", **kw), args.repeats)
+        t, c, out = timed(lambda arr=arr, kw=kw: mk.functionals(arr, u, backend="cpu", **kw), args.repeats)
         ref = out if ref is None else ref
         res["times_s"][name] = t
         res["cpu_s"][name] = c
@@ -194,7 +179,7 @@ def main(argv=None):
         serial, parallel = numba_kernels()
         for name, fn in [("numba serial", serial), ("numba parallel", parallel)]:
             fn(images[:1, :16, :16].copy(), u)  # compile outside the timing
-            t, c, out = best_of(lambda fn=fn: fn(images, u), 1 if "serial" in name else args.repeats)
+            t, c, out = timed(lambda fn=fn: fn(images, u), 1 if "serial" in name else args.repeats)
             for a, b in zip(out, ref):
                 assert np.allclose(a, b, rtol=1e-9, atol=1e-6), "numba and forse disagree"
             res["times_s"][name] = t

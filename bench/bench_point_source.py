@@ -6,7 +6,7 @@ the output small scales (output - input) is compared in annuli around the source
 and above ell = 300 (where the generated structure lives; the part below is the input's ell <
 100 removal spreading the source core's own small scales over a few degrees).
 
-    python bench/bench_point_source.py --json bench/results_point_source.json
+    python bench/bench_point_source.py --json bench/results/results_point_source.json
 """
 from __future__ import annotations
 

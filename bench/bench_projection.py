@@ -32,7 +32,7 @@ import time
 import healpy as hp
 import numpy as np
 
-from _common import machine  # bench/ is the script folder: on sys.path
+from _common import machine, timed  # bench/ is the script folder: on sys.path
 from forse import projection as P
 from forse import tiling
 
@@ -43,13 +43,7 @@ NPIX, PIXEL_ARCMIN = 320, 3.75
 
 def best(fn, repeats):
     """Best wall time of `repeats` calls after one warm-up; also the CPU time of the best call."""
-    fn()
-    runs = []
-    for _ in range(repeats):
-        t0, c0 = time.perf_counter(), time.process_time()
-        fn()
-        runs.append((time.perf_counter() - t0, time.process_time() - c0))
-    return min(runs)
+    return timed(fn, repeats, warmup=True)[:2]
 
 
 def load_core(path):

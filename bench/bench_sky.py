@@ -6,9 +6,9 @@ pivot ell = 80 from fits over ell 40-600 at |b| > 30°, as Planck 2018 XI), ``po
 ratio I_12'/I_80' at |b| > 20°. Then the wall and CPU time of ``synthetic_dust`` (T and TQU) at
 each --time-nside, one run each, machine quiet.
 
-Example (what bench/results_sky_stats.json holds):
+Example (what bench/results/results_sky_stats.json holds):
   python bench/bench_sky.py --nside 2048 --seeds 0 1 2 --versions 1 2 --time-nside 2048 4096 \
-      --json bench/results_sky_stats.json
+      --json bench/results/results_sky_stats.json
 """
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 beside the Gaussian baseline and the truth-vs-truth ceiling (the headline of ``forse validate``).
 
     python bench/quality_fullsky.py [--nside 2048] [--seed 1] [--pol-modes ratio qu p-angle]
-                                    [--json bench/quality_fullsky.json]
+                                    [--json bench/results/quality_fullsky.json]
 
 For each polarization mode: the synthetic TQU sky of ``--seed`` at 12' (the truth; the bundled
 models were trained on seed 0 only, and the seed is refused if a model card lists it), an input
@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from _common import machine  # noqa: E402 (bench/ is the script folder: on sys.path)
 
 FIELDS = "TQU"
 
@@ -153,7 +153,7 @@ def main(argv=None):
                            version=version)
     lr = resmooth(truth, 12.0, 80.0)
     res = {"command": " ".join(["python"] + sys.argv), "forse_version": __version__,
-           "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cores",
+           "machine": machine(),
            "nside": args.nside, "seed": args.seed, "sky_version": version, "training_sky_seeds": trained,
            "lmax": args.lmax, "model_t": args.model_t, "modes": {}}
     for mode in args.pol_modes:

@@ -4,7 +4,7 @@
 
 Needs a build with CUDA (pip install . -Ccmake.define.FORSE_USE_CUDA=ON) and CuPy.
 
-    python bench/gpu_check_minkowski.py [--npatch 312] [--npix 320] [--nthresh 32] [--json f]
+    python bench/gpu/gpu_check_minkowski.py [--npatch 312] [--npix 320] [--nthresh 32] [--json f]
 """
 from __future__ import annotations
 

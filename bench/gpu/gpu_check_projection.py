@@ -1,7 +1,7 @@
 """GPU check of the projection kernels: CUDA against the CPU backend on fresh random inputs,
 then CUDA-event timings for the 312 regular 320^2 patches at 3.75' and Nside 2048.
 
-    python bench/gpu_check_projection.py [--nside 2048] [--repeats 10] [--json OUT]
+    python bench/gpu/gpu_check_projection.py [--nside 2048] [--repeats 10] [--json OUT]
 
 Exits non-zero if CUDA and CPU disagree beyond the per-dtype tolerance.
 """

@@ -7,7 +7,7 @@ The paper-size generator is built untrained (random weights, the bundled dust-T 
 width 1.0): run time does not depend on the weights. ``--width 0.25`` runs the bundled
 model's size instead, to try the script on a CPU.
 
-    python bench/gpu_extend_check.py --json bench/out/gpu_extend.json
+    python bench/gpu/gpu_extend_check.py --json bench/out/gpu_extend.json
 """
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ def main(argv=None):
     gpus = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
                           capture_output=True, text=True).stdout.strip() \
         if shutil.which("nvidia-smi") else ""
-    res = {"command": "python bench/gpu_extend_check.py " + " ".join(sys.argv[1:]),
+    res = {"command": "python bench/gpu/gpu_extend_check.py " + " ".join(sys.argv[1:]),
            "extend_command": " ".join(cmd), "returncode": run.returncode,
            "wall_s": round(wall, 2), "width": args.width, "nside": args.nside, "gpu": gpus,
            "target": "<= 30 s on one GPU (issue 5)"}

@@ -1,6 +1,6 @@
 """GPU check for the GAN: 200 training steps of the paper configuration (320^2 patches, width 1.0,
 batch 16) and full-sky inference (312 patches of 320^2, Nside 2048 with the regular tiling),
-printing steps/s and patches/s. Run through bench/gpu_train_check.sh on a CUDA machine."""
+printing steps/s and patches/s. Run through bench/gpu/gpu_train_check.sh on a CUDA machine."""
 from __future__ import annotations
 
 import argparse
