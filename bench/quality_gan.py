@@ -72,7 +72,6 @@ def joint_main(args, gen, card, t0):
     from forse.gan import generate
     from forse.gan.train import JOINT, read_joint
     from forse.minkowski import ceiling, score
-    from forse.normalize import to_physical
 
     lr, hr, gauss, attrs = read_joint(args.data, args.split, ("lr", "hr", "gauss"))
     px = float(attrs["pixel_arcmin"])
@@ -86,10 +85,8 @@ def joint_main(args, gen, card, t0):
 
     truth, base = relative(hr), relative(gauss)
     g = generate(gen, gen.inputs(lr))  # the model's seam: its card's rescaling
-    dt = to_physical(g[:, 0], t, gauss[:, 0], lr_amplitude=t, pixel_arcmin=px,
-                     ell_range=ell_range) - t  # the joint model's own T (extend uses dust-T's)
-    qu = gen.small_scales(g, lr, gauss, t)
-    phys = {"forse": np.concatenate([dt[:, None], qu], axis=1),
+    # the joint model's own T as well (extend takes T from dust-T)
+    phys = {"forse": gen.small_scales(g, lr, gauss, t, with_t=True),
             "gaussian": gauss - lr, "truth": hr - lr}
     rows = {}
     for name, rel in (("forse", g), ("gaussian", base)):

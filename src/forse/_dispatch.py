@@ -21,14 +21,13 @@ def nthreads() -> int:
     (under MPI, set one of them to the cores per rank)."""
     import os
 
+    from ._checks import available_cpus
+
     for var in ("FORSE_NUM_THREADS", "OMP_NUM_THREADS"):
         v = os.environ.get(var, "").strip()
         if v.isdigit() and int(v) > 0:
             return int(v)
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+    return available_cpus()
 
 
 def has_cpu() -> bool:

@@ -157,14 +157,16 @@ class Generator:
         # one call per batch: 45 patches/s at 16 against 38 at 8 (320^2, width 0.25, 2 cores)
         return generate(self, x, stochastic=False, batch_size=max(1, len(x)))
 
-    def small_scales(self, g, base, gauss, amplitude) -> np.ndarray:
+    def small_scales(self, g, base, gauss, amplitude, *, with_t: bool = False) -> np.ndarray:
         """Physical small scales of generated patches ``g`` (``run``), relative to ``base`` (the
         patches they are added to), with the amplitude of the Gaussian baseline ``gauss``
         (``forse.normalize``; ``amplitude`` the local intensity that modulates them).
 
         Scalar model: ``to_physical(g, base, gauss, lr_amplitude=amplitude) - base``, ``(N, n, n)``.
         Joint model: the Q, U small scales ``(N, 2, n, n)`` of ``spin2_to_physical`` (``base``,
-        ``gauss``: ``(N, 3, n, n)`` T, Q, U; the generated T channel is not used)."""
+        ``gauss``: ``(N, 3, n, n)`` T, Q, U); extend takes T from the scalar T model, so the
+        generated T channel is used only ``with_t`` (then ``(N, 3, n, n)``, T first, as the
+        scalar rule with ``amplitude``: the quality bench reports the joint model's own T)."""
         from ..pipeline.normalize import spin2_to_physical, to_physical
 
         n = self.normalization
@@ -175,7 +177,12 @@ class Generator:
         q, u = spin2_to_physical(g[:, 1], g[:, 2], base[:, 1], base[:, 2], gauss[:, 1],
                                  gauss[:, 2], amplitude, pixel_arcmin=px,
                                  ell_range=n["ell_range"])
-        return np.stack([q - base[:, 1], u - base[:, 2]], axis=1)
+        qu = [q - base[:, 1], u - base[:, 2]]
+        if with_t:
+            qu.insert(0, to_physical(g[:, 0], base[:, 0], gauss[:, 0], lr_amplitude=amplitude,
+                                     pixel_arcmin=px, robust=n["robust"],
+                                     ell_range=n["ell_range"]) - base[:, 0])
+        return np.stack(qu, axis=1)
 
 
 def load_generator(path_or_name, *, with_card: bool = False):
