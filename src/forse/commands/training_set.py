@@ -142,6 +142,7 @@ def run(args):
         t = hr if hr.ndim == 1 else hr[0]
         nside = int(np.sqrt(t.size / 12))
         mask = valid_pixels(t) & (latitude_mask(nside, args.bmin) if args.bmin > 0 else True)
+    del variance  # 1.6 GB at Nside 4096: not held through the build
     clock.lap("mask")
     paths = build(hr, args.output, lr_map=lr, mask=mask, fwhm_hr_arcmin=args.fwhm_hr,
                   fwhm_lr_arcmin=args.fwhm_lr, n_patches=args.n_patches, npix=args.npix,
