@@ -10,6 +10,7 @@ from . import _flags
 
 EXAMPLE = """example:
   forse extend dust_80arcmin.fits -o dust_12arcmin.fits --seed 1
+  forse extend dust_80arcmin.fits -o dust_3arcmin.fits --fwhm-out 3      # Nside 4096, two stages
   forse extend dust_TQU_80arcmin.fits -o dust.fits --realizations 10 --pol-mode p-angle
   mpiexec -n 4 forse extend dust.fits -o out.fits --realizations 8   # realizations over ranks
 """
@@ -28,11 +29,17 @@ def register(sub, name):
                    help="output FITS; with --realizations N > 1, files OUTPUT_r000.fits ...")
     p.add_argument("--input-fwhm", type=float, default=80.0, metavar="ARCMIN",
                    help="beam FWHM of the input map (default 80)")
-    p.add_argument("--nside", type=int, default=2048,
+    p.add_argument("--nside", type=int, default=None,
                    help="output Nside, a power of two; the bundled 12' models need 1024 or more "
-                        "(pixels of at most 6'), up to 8192; 2048 (default) is their native Nside")
+                        "(pixels of at most 6'), up to 8192; default 2048 (their native Nside), "
+                        "4096 with --fwhm-out 3")
+    p.add_argument("--fwhm-out", type=float, choices=(12.0, 3.0), default=12.0, metavar="ARCMIN",
+                   help="output beam: 12 (default; one stage, 80' -> 12') or 3 (two stages as "
+                        "ForSE+: 80' -> 12' at Nside 1024, then 3' at Nside 4096; a 12' input "
+                        "(--input-fwhm 12) starts at the 3' stage)")
     p.add_argument("--model", default=None,
-                   help="bundled model name or .keras path (default: the bundled dust models)")
+                   help="bundled model name or .keras path of the (last stage's) T generator "
+                        "(default: the bundled dust models)")
     p.add_argument("--layout", choices=("regular", "adaptive"), default="regular")
     p.add_argument("--size", type=float, default=20.0, metavar="DEG", help="patch size (20)")
     p.add_argument("--overlap", type=float, default=5.0, metavar="DEG", help="patch overlap (5)")
@@ -88,7 +95,6 @@ def check(args) -> list[str]:
     loads and before anything is written; returns the output names."""
     from .. import _checks as c
     from ..data.io import _healpix_hdu
-    from ..pipeline.extend import min_nside, model_cards
 
     _flags.check_backend(args)
     c.input_file(args.input, "INPUT")
@@ -98,23 +104,16 @@ def check(args) -> list[str]:
     c.seed(args.seed, "--seed")
     c.integer(args.realizations, "--realizations", 1, 100_000)
     c.integer(args.batch_size, "--batch-size", 1, 4096)
+    if args.nside is None:
+        args.nside = 2048 if args.fwhm_out == 12.0 else 4096
     c.nside(args.nside, "--nside")
     c.map_memory(args.nside, 3 if ncol >= 3 else 1, "--nside")
     c.positive(args.size, "--size", hi=89.9)
     if not 0 <= args.overlap < args.size:
         raise ValueError(f"--overlap must be in [0, --size={args.size:g}) degrees, got "
                          f"{args.overlap:g}")
-    card = model_cards(args.model, "TQU" if ncol >= 3 else "T", args.pol_mode)["T"]
-    fwhm_hr, px = float(card["fwhm_hr_arcmin"]), float(card["pixel_arcmin"])
-    if args.input_fwhm <= fwhm_hr:
-        raise ValueError(f"--input-fwhm must be larger than the model's {fwhm_hr:g}' output beam, "
-                         f"got {args.input_fwhm:g}")
-    if args.nside < min_nside(card):
-        raise ValueError(f"--nside {args.nside} is too coarse for the model's {fwhm_hr:g}' beam: "
-                         f"expected --nside {min_nside(card)} or more (a power of two)")
-    if round(args.size * 60.0 / px) % 4:
-        raise ValueError(f"--size {args.size:g} gives {round(args.size * 60.0 / px)}-pixel patches "
-                         f"at the model's {px:g}' pixels; expected a multiple of 4 pixels")
+    for name, opts in _steps(args, ncol):
+        _check_stage(args, name, opts, ncol)
     names = output_names(args.output, args.realizations)
     nbytes = 12 * args.nside ** 2 * (3 if ncol >= 3 else 1) * (8 if args.float64 else 4)
     for name in names:
@@ -123,26 +122,74 @@ def check(args) -> list[str]:
     return names
 
 
+def _input_fields(path) -> int:
+    from ..data.io import _healpix_hdu
+
+    return _healpix_hdu(path)[2]
+
+
+def _options(args):
+    from ..pipeline.options import ExtendOptions
+
+    # ForSE+ sampling (the T generator's; never the joint one) unless --deterministic
+    return ExtendOptions(input_fwhm_arcmin=args.input_fwhm, nside_out=args.nside,
+                         model=args.model, layout=args.layout, size_deg=args.size,
+                         overlap_deg=args.overlap, stochastic=not args.deterministic,
+                         pol_mode=args.pol_mode, batch_size=args.batch_size, blend=args.blend,
+                         calibrate=None if args.calibration == "none" else args.calibration,
+                         backend=args.backend)
+
+
+def _steps(args, ncol):
+    """[(model, ExtendOptions)] of each stage: one for 12', the planned chain for 3' (its cards
+    checked against the input beam, the memory of its last stage estimated)."""
+    opts = _options(args)
+    if args.fwhm_out == 12.0:
+        return [(args.model, opts)]
+    from ..pipeline import chain
+
+    stages = list(chain.CHAINS[3.0])
+    if args.model is not None:
+        stages[-1] = args.model
+    try:
+        steps = chain.plan(stages, opts)
+    except ValueError as exc:  # the API names the option; the command line, the flag
+        raise ValueError(str(exc).replace("`input_fwhm_arcmin`=", "--input-fwhm ")) from None
+    chain.check_memory(steps, 3 if ncol >= 3 else 1, "--nside")
+    return steps
+
+
+def _check_stage(args, model, opts, ncol):
+    from ..pipeline.extend import min_nside, model_cards
+
+    card = model_cards(model, "TQU" if ncol >= 3 else "T", args.pol_mode)["T"]
+    fwhm_hr, px = float(card["fwhm_hr_arcmin"]), float(card["pixel_arcmin"])
+    if opts.input_fwhm_arcmin <= fwhm_hr:
+        raise ValueError(f"--input-fwhm must be larger than the model's {fwhm_hr:g}' output beam, "
+                         f"got {opts.input_fwhm_arcmin:g}")
+    if opts.nside_out < min_nside(card):
+        raise ValueError(f"--nside {opts.nside_out} is too coarse for the model's {fwhm_hr:g}' "
+                         f"beam: expected --nside {min_nside(card)} or more (a power of two)")
+    if round(opts.size_deg * 60.0 / px) % 4:
+        raise ValueError(f"--size {args.size:g} gives {round(opts.size_deg * 60.0 / px)}-pixel "
+                         f"patches at the model's {px:g}' pixels; expected a multiple of 4 pixels")
+
+
 def run(args):
     names = check(args)
     from .._checks import ascii_text
     from ..data import io, units
     from ..pipeline import parallel
+    from ..pipeline.chain import extend_chain
     from ..pipeline.extend import Timings, extend, output_header
-    from ..pipeline.options import ExtendOptions
 
     comm = parallel.world()
     # Many realizations: whole realizations per rank; few: patches of each realization over ranks.
     by_real = comm is not None and args.realizations >= parallel.size(comm)
     todo = parallel.my_share(args.realizations, comm) if by_real else range(args.realizations)
     verbose = not args.quiet and (parallel.rank(comm) == 0 or by_real)
-    # ForSE+ sampling (the T generator's; never the joint one) unless --deterministic
-    opts = ExtendOptions(input_fwhm_arcmin=args.input_fwhm, nside_out=args.nside,
-                         model=args.model, layout=args.layout, size_deg=args.size,
-                         overlap_deg=args.overlap, stochastic=not args.deterministic,
-                         pol_mode=args.pol_mode, batch_size=args.batch_size, blend=args.blend,
-                         calibrate=None if args.calibration == "none" else args.calibration,
-                         backend=args.backend)
+    opts = _options(args)
+    steps = _steps(args, 3 if _input_fields(args.input) >= 3 else 1)
     t = Timings()
     with t("read"):
         maps, header = io.read_map(args.input)
@@ -155,10 +202,18 @@ def run(args):
     written = []
     for i in todo:
         real = dataclasses.replace(opts, seed=args.seed + i)
-        out = extend(maps, real, progress=verbose, timings=t, comm=None if by_real else comm)
+        mine = None if by_real else comm
+        out = (extend(maps, real, progress=verbose, timings=t, comm=mine) if len(steps) == 1
+               and args.fwhm_out == 12.0 else
+               extend_chain(maps, [m for m, _ in steps], real, progress=verbose, timings=t,
+                            comm=mine))
         if out is None:
             continue
-        meta = output_header(real, stokes=stokes, unit=unit, freq_ghz=freq)
+        last = dataclasses.replace(steps[-1][1], seed=real.seed)
+        meta = output_header(last, stokes=stokes, unit=unit, freq_ghz=freq)
+        if len(steps) > 1:  # the stages, first to last
+            meta["CHAIN"] = (">".join(os.path.basename(str(m)) for m, _ in steps)[:68],
+                             "forse stages, first to last")
         # FITS values are printable ASCII on one card: a name like 'map ☃.fits' is stored escaped
         meta = {k: ascii_text(v)[:68] if isinstance(v, str) else v for k, v in meta.items()}
         meta["INPUT"] = ascii_text(os.path.basename(args.input))[:60]

@@ -424,8 +424,10 @@ def _prepared_maps(hr, lr, stokes, fwhm_lr, fwhm_hr, seed, ell_fit, run):
     run.lap("smooth")
     hr32 = _float32_nan(list(hr), bad)  # NaN on every bad pixel: the same as UNSEEN first
     del hr
+    # float32 synthesis (the stored precision): at Nside 4096 TQU the float64 one and its
+    # temporary took the build past 24 GB
     gauss = gaussian_small_scales(lr if pol else lr[0], fwhm_lr, fwhm_hr, seed=seed,
-                                  ell_fit=ell_fit).reshape(nrow, -1)
+                                  ell_fit=ell_fit, dtype=np.float32).reshape(nrow, -1)
     run.lap("baseline")
     lr32 = _float32_nan(list(lr), bad)
     del lr

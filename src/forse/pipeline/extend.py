@@ -200,6 +200,19 @@ def _change_nside(maps, nside_out, fwhm_arcmin):
     return sht.alm2map(sht.map2alm(maps, lmax, iter=1, pol=pol), nside_out, lmax, pol=pol)
 
 
+def _generator_input(lr, fwhm_in, card):
+    """The maps the patches are cut from, at the beam the network was trained on: an input
+    sharper than the card's ``fwhm_lr_arcmin`` is smoothed to it (the 3' stage takes the 12'
+    map, its network 20' patches); the large scales and the Gaussian baseline keep the input's
+    own beam. float32, replacing ``lr`` (no second map held)."""
+    from ..sphere.smoothing import resmooth
+
+    want = float(card.get("fwhm_lr_arcmin", fwhm_in))
+    if want <= fwhm_in * (1 + 1e-6):
+        return lr
+    return resmooth(lr, fwhm_in, want, pol=len(lr) == 3).astype(np.float32)
+
+
 def blend_window(npix, taper_fraction, power=BLEND_POWER):
     """Back-projection weights of one patch, ``(t(u) t(v))**power`` with ``t`` the quintic ramp of
     ``forse.projection`` over ``taper_fraction`` of the side. With ``blend="quadrature"`` the
@@ -550,6 +563,7 @@ def extend(m, options=None, *, progress=True, timings=None, comm="auto", fit_mas
         gauss = np.atleast_2d(gaussian_small_scales(lr if stokes == "TQU" else lr[0],
                                                     o.input_fwhm_arcmin, fwhm_hr, seed=o.seed,
                                                     dtype=np.float32, model=spec))
+        lr = _generator_input(lr, o.input_fwhm_arcmin, card)
 
     lon, lat = getattr(tiling, o.layout)(o.size_deg, o.overlap_deg)
     nb = -(-len(lon) // o.batch_size)

@@ -61,3 +61,17 @@ def gather_by_index(items: dict, comm) -> dict | None:
     for part in parts:
         merged.update(part)
     return merged
+
+
+def broadcast(x, comm):
+    """Rank 0's ``x`` on every rank (``x`` itself without MPI); numpy arrays go as buffers."""
+    if comm is None:
+        return x
+    import numpy as np
+
+    meta = comm.bcast((x.shape, x.dtype.str) if isinstance(x, np.ndarray) else None, root=0)
+    if meta is None:
+        return comm.bcast(x, root=0)
+    buf = x if comm.Get_rank() == 0 else np.empty(meta[0], dtype=np.dtype(meta[1]))
+    comm.Bcast(np.ascontiguousarray(buf), root=0)
+    return buf
