@@ -224,7 +224,8 @@ def main(argv=None):
           f"{data_sky}, model trained on sky seeds {train_seeds}")
     print("Minkowski overlap with the truth: nu (standardized, 32 thresholds in [-3, 3]) | min-max "
           "(ForSE, 32 in [-1, 1])")
-    print("| sky | V0 nu | V1 nu | V2 nu | V0 / V1 / V2 min-max | spectrum ratio, ell 300-1000 (per bin) |")
+    print(f"| sky | V0 nu | V1 nu | V2 nu | V0 / V1 / V2 min-max | spectrum ratio, ell "
+          f"{edges[0]:g}-{edges[-1]:g} (per bin) |")
     print("|---|---|---|---|---|---|")
     for name, r in (("ForSE generator", rows["forse"]), ("Gaussian baseline", rows.get("gaussian")),
                     ("ceiling: truth vs truth (two halves)", rows["truth_halves"])):

@@ -161,7 +161,23 @@ SCALAR = ("dust-T", "dust-Q", "dust-U")  # ForSE's three; dust-TQU is the joint 
 
 
 def test_bundled_names():
-    assert BUNDLED == SCALAR + ("dust-TQU",)
+    assert BUNDLED == SCALAR + ("dust-TQU", "dust3-T", "dust3-TQU")
+
+
+@pytest.mark.parametrize("name", ["dust3-T", "dust3-TQU"])
+def test_bundled_3arcmin_models(name):
+    """The 3' stage's generators: 20' -> 3' at 0.9375' pixels, trained on the Nside 4096 sky of
+    seed 0, held-out metrics on the test region in the card; they load and generate."""
+    gen, card = load_generator(name, with_card=True)
+    assert (card["fwhm_lr_arcmin"], card["fwhm_hr_arcmin"], card["pixel_arcmin"]) == (20, 3, 0.9375)
+    assert card["training"]["nside"] == 4096 and card["training"]["sky_seeds"] == [0]
+    assert card["normalization"]["ell_range"] == [1200.0, 4000.0]
+    assert {"v0", "v1", "v2"} <= set(card["metrics"]["test"])
+    x = _inputs(n=2, npix=64)
+    if name.endswith("TQU"):
+        x = np.stack([x, 0.1 * x, -0.1 * x], axis=1)
+    out = generate(gen, x, seed=1)
+    assert out.shape == x.shape and np.isfinite(out).all()
 
 
 @pytest.mark.parametrize("name", SCALAR)

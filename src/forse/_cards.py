@@ -11,7 +11,7 @@ import numpy as np
 
 from ._checks import integer, positive
 
-BUNDLED = ("dust-T", "dust-Q", "dust-U", "dust-TQU")
+BUNDLED = ("dust-T", "dust-Q", "dust-U", "dust-TQU", "dust3-T", "dust3-TQU")
 #: the card layout this version writes and reads; another major version is refused
 CARD_FORMAT = "forse-generator-card/1"
 #: the bundled models' amplitude range, for 3.75' pixels; other pixels scale it (a model trained

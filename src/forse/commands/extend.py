@@ -160,13 +160,14 @@ def _steps(args, ncol):
 
 
 def _check_stage(args, model, opts, ncol):
-    from ..pipeline.extend import min_nside, model_cards
+    from ..pipeline.extend import check_input_beam, min_nside, model_cards
 
     card = model_cards(model, "TQU" if ncol >= 3 else "T", args.pol_mode)["T"]
     fwhm_hr, px = float(card["fwhm_hr_arcmin"]), float(card["pixel_arcmin"])
     if opts.input_fwhm_arcmin <= fwhm_hr:
         raise ValueError(f"--input-fwhm must be larger than the model's {fwhm_hr:g}' output beam, "
                          f"got {opts.input_fwhm_arcmin:g}")
+    check_input_beam(opts.input_fwhm_arcmin, card, "--input-fwhm")
     if opts.nside_out < min_nside(card):
         raise ValueError(f"--nside {opts.nside_out} is too coarse for the model's {fwhm_hr:g}' "
                          f"beam: expected --nside {min_nside(card)} or more (a power of two)")

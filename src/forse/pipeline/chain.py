@@ -25,8 +25,9 @@ from .options import resolve as resolve_options
 
 #: the bundled chains by output beam (arcmin): the T generator of each stage
 CHAINS = {12.0: ("dust-T",), 3.0: ("dust-T", "dust3-T")}
-#: peak bytes per output pixel and field of one stage, measured (bench/RESULTS.md, issue 15)
-BYTES_PER_PIXEL_FIELD = 18.0
+#: peak bytes of the last stage per output pixel: a fixed part and one per field, from the
+#: measured peaks at Nside 4096 (T 8.65 GB, TQU 17.8 GB: bench/RESULTS.md, issue 15)
+BYTES_PER_PIXEL, BYTES_PER_PIXEL_FIELD = 20.5, 23.0
 
 
 def plan(stages, options=None, **kw):
@@ -64,11 +65,13 @@ def plan(stages, options=None, **kw):
 
 def check_memory(steps, ncomp: int, name: str = "nside_out") -> None:
     """Refuse a run whose last stage will not fit in this machine's memory, with the estimate
-    (``BYTES_PER_PIXEL_FIELD`` per output pixel and field, measured at Nside 4096)."""
+    (``BYTES_PER_PIXEL + ncomp * BYTES_PER_PIXEL_FIELD`` per output pixel, measured at Nside
+    4096)."""
     nside = steps[-1][1].nside_out
-    _checks.memory(12.0 * nside * nside * ncomp * BYTES_PER_PIXEL_FIELD, name, nside,
-                   f"the Nside {nside} stage ({ncomp} field(s), about "
-                   f"{BYTES_PER_PIXEL_FIELD:g} bytes per pixel and field at its peak)")
+    per_pixel = BYTES_PER_PIXEL + ncomp * BYTES_PER_PIXEL_FIELD
+    _checks.memory(12.0 * nside * nside * per_pixel, name, nside,
+                   f"the Nside {nside} stage ({ncomp} field(s), about {per_pixel:g} bytes per "
+                   "pixel at its peak)")
 
 
 def extend_chain(m, stages=CHAINS[3.0], options=None, *, progress=True, timings=None,

@@ -385,6 +385,23 @@ def model_cards(model, stokes: str, pol_mode: str) -> dict:
     return cards
 
 
+#: how much coarser than a model's training inputs (its card's fwhm_lr_arcmin) an input may be
+INPUT_BEAM_SLACK = 2.0
+
+
+def check_input_beam(fwhm_in: float, card: dict, name: str) -> None:
+    """Refuse an input far coarser than the model was trained on (a 3' model, trained on 20'
+    inputs, given an 80' map: the 12' stage's job); a sharper input is smoothed to the card's
+    beam (``_generator_input``)."""
+    lr = float(card.get("fwhm_lr_arcmin", fwhm_in))
+    if float(fwhm_in) > INPUT_BEAM_SLACK * lr:
+        raise ValueError(
+            f"{name} {float(fwhm_in):g}' is far coarser than the inputs model "
+            f"{card.get('name')!r} was trained on ({lr:g}' -> {float(card['fwhm_hr_arcmin']):g}'); "
+            "a finer model is a later stage of a chain: extend to 3' with forse.chain (forse "
+            "extend --fwhm-out 3), or give a map at its input beam")
+
+
 def min_nside(card: dict) -> int:
     """The smallest output Nside whose pixels resolve a model's beam (pixels <= FWHM / 2)."""
     nside = 1
@@ -527,6 +544,7 @@ def extend(m, options=None, *, progress=True, timings=None, comm="auto", fit_mas
     if o.input_fwhm_arcmin <= fwhm_hr:
         raise ValueError(f"`input_fwhm_arcmin` ({o.input_fwhm_arcmin}) must be larger than the "
                          f"model's output beam ({fwhm_hr} arcmin)")
+    check_input_beam(o.input_fwhm_arcmin, card, "`input_fwhm_arcmin`")
     if nside_out < min_nside(card):
         resol = np.degrees(hp.nside2resol(nside_out)) * 60
         raise ValueError(f"`nside_out`={nside_out} has {resol:.1f}' pixels, too coarse for the "
