@@ -90,9 +90,10 @@ def output_names(output: str, n: int) -> list[str]:
     return [f"{root}_r{i:03d}{ext or '.fits'}" for i in range(n)]
 
 
-def check(args) -> list[str]:
+def check(args) -> tuple[list[str], list]:
     """Every argument, the input's header, the model cards and the outputs, before TensorFlow
-    loads and before anything is written; returns the output names."""
+    loads and before anything is written; returns the output names and the stages
+    ``[(model, ExtendOptions)]``."""
     from .. import _checks as c
     from ..data.io import _healpix_hdu
 
@@ -112,20 +113,15 @@ def check(args) -> list[str]:
     if not 0 <= args.overlap < args.size:
         raise ValueError(f"--overlap must be in [0, --size={args.size:g}) degrees, got "
                          f"{args.overlap:g}")
-    for name, opts in _steps(args, ncol):
+    steps = _steps(args, ncol)
+    for name, opts in steps:
         _check_stage(args, name, opts, ncol)
     names = output_names(args.output, args.realizations)
     nbytes = 12 * args.nside ** 2 * (3 if ncol >= 3 else 1) * (8 if args.float64 else 4)
     for name in names:
         c.output_file(name, "--output", overwrite=args.overwrite, nbytes=nbytes,
                       inputs=[args.input])
-    return names
-
-
-def _input_fields(path) -> int:
-    from ..data.io import _healpix_hdu
-
-    return _healpix_hdu(path)[2]
+    return names, steps
 
 
 def _options(args):
@@ -177,7 +173,7 @@ def _check_stage(args, model, opts, ncol):
 
 
 def run(args):
-    names = check(args)
+    names, steps = check(args)
     from .._checks import ascii_text
     from ..data import io, units
     from ..pipeline import parallel
@@ -190,7 +186,6 @@ def run(args):
     todo = parallel.my_share(args.realizations, comm) if by_real else range(args.realizations)
     verbose = not args.quiet and (parallel.rank(comm) == 0 or by_real)
     opts = _options(args)
-    steps = _steps(args, 3 if _input_fields(args.input) >= 3 else 1)
     t = Timings()
     with t("read"):
         maps, header = io.read_map(args.input)
@@ -204,10 +199,9 @@ def run(args):
     for i in todo:
         real = dataclasses.replace(opts, seed=args.seed + i)
         mine = None if by_real else comm
-        out = (extend(maps, real, progress=verbose, timings=t, comm=mine) if len(steps) == 1
-               and args.fwhm_out == 12.0 else
-               extend_chain(maps, [m for m, _ in steps], real, progress=verbose, timings=t,
-                            comm=mine))
+        out = (extend(maps, real, progress=verbose, timings=t, comm=mine) if args.fwhm_out == 12.0
+               else extend_chain(maps, [m for m, _ in steps], real, progress=verbose, timings=t,
+                                 comm=mine))
         if out is None:
             continue
         last = dataclasses.replace(steps[-1][1], seed=real.seed)
